@@ -1,0 +1,341 @@
+//! The configuration contract (`shared/spec/CONFIG.md`) as plain serde types that mirror the JSON.
+//! `parse` reads them strictly and `compile` turns them into the [`Plan`](crate::plan::Plan) the
+//! request path uses; every problem found on the way is reported with its JSON path.
+//!
+//! Fields the contract requires are `Option`s here and checked by `compile`, so that one missing
+//! field does not hide the other problems of the same document.
+
+mod compile;
+mod parse;
+
+pub use compile::compile;
+pub use parse::{MAX_CONFIG_BYTES, parse};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Parse and compile a configuration document: the whole path from plugin configuration bytes to
+/// the plan, or every problem found.
+pub fn load(bytes: &[u8]) -> Result<crate::plan::Plan, Vec<Problem>> {
+    let parsed = parse(bytes)?;
+    let compiled = compile(&parsed.config);
+    if parsed.problems.is_empty() {
+        return compiled;
+    }
+    let mut problems = parsed.problems.clone();
+    if let Err(more) = compiled {
+        problems.extend(more.into_iter().filter(|p| !parsed.is_under_cut(&p.path)));
+    }
+    Err(problems)
+}
+
+/// One thing wrong with a configuration, at a JSON path such as `routes[2].canary.weight`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+/// Switchyard plugin configuration (contract v1).
+pub struct Config {
+    /// Label of this config generation: logged when applied, reported in the debug header.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub revision: String,
+    /// Add the decision header to responses.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub debug: bool,
+    /// Names of the headers the filter writes.
+    #[serde(default)]
+    pub headers: Headers,
+    /// Who may force a decision with override headers or cookies.
+    #[serde(default)]
+    pub overrides: Overrides,
+    /// Ordered rules: the first whose `match` fits the request wins. May be empty.
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub routes: Option<Vec<Route>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct Headers {
+    /// Upstream cluster chosen (Envoy route `cluster_header`).
+    pub cluster: String,
+    /// Logical target: `stable`, `canary`, `blue` or `green`.
+    pub target: String,
+    /// Shadow cluster name, on requests chosen for mirroring.
+    pub shadow: String,
+    /// Prefix of the cohort headers, one per experiment the request is enrolled in.
+    pub cohort_prefix: String,
+    /// Response header carrying the decision when `debug` is on.
+    pub decision: String,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Headers {
+            cluster: "x-switchyard-cluster".into(),
+            target: "x-switchyard-target".into(),
+            shadow: "x-switchyard-shadow".into(),
+            cohort_prefix: "x-switchyard-exp-".into(),
+            decision: "x-switchyard-decision".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum OverrideFrom {
+    /// Force headers and cookies are honoured from every client.
+    Anyone,
+    /// Only from requests with a valid token or from a listed source.
+    #[default]
+    Trusted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct Overrides {
+    pub from: OverrideFrom,
+    /// Header carrying a token. Removed from every request.
+    pub token_header: String,
+    /// Accepted tokens, each at least 16 characters.
+    pub tokens: Vec<String>,
+    /// Client address ranges trusted without a token (`source.address`).
+    pub source_cidrs: Vec<String>,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Overrides {
+            from: OverrideFrom::Trusted,
+            token_header: "x-switchyard-token".into(),
+            tokens: Vec::new(),
+            source_cidrs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Unique, `[a-z0-9_.-]{1,64}`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(required, pattern(r"^[a-z0-9_.-]{1,64}$"))
+    )]
+    pub name: Option<String>,
+    /// All given conditions must hold; `{}` matches every request.
+    #[serde(default, rename = "match")]
+    pub matcher: Match,
+    /// Cluster that serves when nothing else applies. Required unless `blue_green` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub experiments: Vec<Experiment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Shadow>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct Match {
+    /// `:authority` values without port; `*.example.com` matches any subdomain. Case-insensitive.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// Prefix of the path without the query string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// The whole path without the query string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_exact: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderMatch>,
+}
+
+/// `{name, exact}`, `{name, prefix}` or `{name, present}`: exactly one of the three.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatch {
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// `true`: the header is present; `false` (an extension): it is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Colour {
+    Blue,
+    Green,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BlueGreen {
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub active: Option<Colour>,
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub blue: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub green: Option<String>,
+    /// Lets a request allowed to override ask for `blue` or `green`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<Selector>,
+    /// From `at` on (proxy clock) `active` is the colour given here, without a second push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_at: Option<SwitchAt>,
+}
+
+/// Where an override value is read: a header, a cookie, or both (the header wins).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SwitchAt {
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub active: Option<Colour>,
+    /// RFC 3339 instant, e.g. `2026-12-01T10:00:00Z`.
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub cluster: Option<String>,
+    /// Percent of traffic, 0 to 100, resolution 0.01.
+    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 100)))]
+    pub weight: Option<f64>,
+    /// Key sources (`header:<name>`, `cookie:<name>`, `query:<name>`); the first present one decides.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sticky: Vec<String>,
+    /// Hash seed; defaults to the route name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// Header and/or cookie whose value `always` / `never` forces the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<Selector>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Unique within the route, `[a-z0-9_.-]{1,64}`; also the cohort header suffix.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(required, pattern(r"^[a-z0-9_.-]{1,64}$"))
+    )]
+    pub name: Option<String>,
+    /// Key sources; a request without a key is not enrolled.
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub key: Option<Vec<String>>,
+    /// GrowthBook hash version, 1 or 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 2)))]
+    pub hash_version: Option<u8>,
+    /// Hash seed; defaults to the experiment name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// Share of keyed requests enrolled, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 1)))]
+    pub coverage: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Namespace>,
+    /// Two or more variants whose weights sum to 1.
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub variants: Option<Vec<Variant>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Namespace {
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub id: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
+    pub start: Option<f64>,
+    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
+    pub end: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// `[A-Za-z0-9_.-]{1,64}`; the cohort header value.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(required, pattern(r"^[A-Za-z0-9_.-]{1,64}$"))
+    )]
+    pub name: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
+    pub weight: Option<f64>,
+    /// Cluster serving this variant when the request is not in the canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Shadow {
+    #[cfg_attr(feature = "schema", schemars(required))]
+    pub cluster: Option<String>,
+    /// Percent of requests mirrored, 0 to 100, resolution 0.01.
+    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 100)))]
+    pub percent: Option<f64>,
+    /// Key sources; with a key a fixed set of users is mirrored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
+    /// Hash seed; defaults to the route name + `.shadow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// Methods mirrored; defaults to `GET`, `HEAD`, `OPTIONS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}

@@ -1,0 +1,216 @@
+//! The decision engine: from a compiled plan and a request view to a decision, with no proxy-wasm
+//! in sight. One module per strategy; this one runs them in the order of the contract: base
+//! (blue-green or stable), preview, canary, experiments, shadow.
+
+pub mod blue_green;
+pub mod canary;
+pub mod experiments;
+pub mod matching;
+pub mod shadow;
+pub mod trust;
+
+use crate::plan::{Base, Experiment, MAX_EXPERIMENTS, Plan, Route, Selector, Variant};
+use crate::request::Request;
+use std::net::IpAddr;
+use trust::Trust;
+
+/// What the engine needs from the proxy besides headers; asked only when a route needs it.
+pub trait Env {
+    /// Milliseconds since the Unix epoch on the proxy clock.
+    fn now_ms(&mut self) -> i64;
+    /// The client address as the proxy sees it (`source.address`).
+    fn source_ip(&mut self) -> Option<IpAddr>;
+    /// A uniformly distributed random number.
+    fn random(&mut self) -> u64;
+}
+
+/// The logical target, written in the target header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Stable,
+    Canary,
+    Blue,
+    Green,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Stable => "stable",
+            Target::Canary => "canary",
+            Target::Blue => "blue",
+            Target::Green => "green",
+        }
+    }
+}
+
+/// Why the cluster was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The stable cluster or the active colour, nothing else applied.
+    Base,
+    /// The active colour comes from `switch_at`.
+    Scheduled,
+    /// A preview override chose the colour.
+    Preview,
+    /// A force override chose the canary side.
+    Forced,
+    /// The sticky key's bucket put the request in the canary.
+    Sticky,
+    /// A per-request draw put the request in the canary.
+    Random,
+    /// An experiment variant's cluster serves the request.
+    Variant,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Base => "base",
+            Reason::Scheduled => "scheduled",
+            Reason::Preview => "preview",
+            Reason::Forced => "forced",
+            Reason::Sticky => "sticky",
+            Reason::Random => "random",
+            Reason::Variant => "variant",
+        }
+    }
+}
+
+/// The outcome for a matched request. Borrows everything from the plan: deciding allocates
+/// nothing but a percent-decoded query key, when one is used.
+#[derive(Debug, Clone)]
+pub struct Decision<'p> {
+    pub route: &'p Route,
+    pub target: Target,
+    pub cluster: &'p str,
+    /// The shadow cluster, when the request is mirrored.
+    pub shadow: Option<&'p str>,
+    pub reason: Reason,
+    /// Variant number + 1 per experiment of the route; 0 when not enrolled.
+    cohorts: [u8; MAX_EXPERIMENTS],
+}
+
+impl<'p> Decision<'p> {
+    /// The experiments the request is enrolled in, with its variant, in configuration order.
+    pub fn cohorts(&self) -> impl Iterator<Item = (&'p Experiment, &'p Variant)> + '_ {
+        self.route
+            .experiments
+            .iter()
+            .zip(self.cohorts)
+            .filter_map(|(experiment, slot)| {
+                let variant = experiment.variants.get(usize::from(slot).checked_sub(1)?)?;
+                Some((experiment, variant))
+            })
+    }
+}
+
+/// Decide for one request: None when no route matches.
+pub fn decide<'p>(
+    plan: &'p Plan,
+    request: &Request<'_>,
+    env: &mut impl Env,
+) -> Option<Decision<'p>> {
+    let number = plan
+        .index
+        .first_match(request.authority(), request.path(), |i| {
+            plan.routes
+                .get(i as usize)
+                .is_some_and(|route| matching::accepts(route, request))
+        })?;
+    let route = plan.routes.get(number as usize)?;
+    let mut trust = Trust::new(&plan.overrides, request);
+
+    // 1 and 2: the base cluster, and a preview of the other colour.
+    let (mut target, mut cluster, mut reason) = match &route.base {
+        Base::Stable(stable) => (Target::Stable, &**stable, Reason::Base),
+        Base::BlueGreen(bg) => {
+            let (colour, reason) = match blue_green::preview(bg, request, &mut trust, env) {
+                Some(colour) => (colour, Reason::Preview),
+                None => blue_green::active(bg, env),
+            };
+            (blue_green::target(colour), bg.cluster(colour), reason)
+        }
+    };
+
+    // 3: the canary.
+    let mut in_canary = false;
+    if let Some(canary) = &route.canary
+        && let Some(why) = canary::choose(canary, request, &mut trust, env)
+    {
+        in_canary = true;
+        (target, cluster, reason) = (Target::Canary, &*canary.cluster, why);
+    }
+
+    // 4: experiments, evaluated for every matched request; a variant cluster only off the canary.
+    let mut cohorts = [0u8; MAX_EXPERIMENTS];
+    let mut variant_cluster_applied = in_canary;
+    for (experiment, slot) in route.experiments.iter().zip(cohorts.iter_mut()) {
+        let Some(variant) = experiments::assign(experiment, request) else {
+            continue;
+        };
+        *slot = u8::try_from(variant + 1).unwrap_or(0);
+        if !variant_cluster_applied
+            && let Some(variant_cluster) = experiment
+                .variants
+                .get(variant)
+                .and_then(|v| v.cluster.as_deref())
+        {
+            variant_cluster_applied = true;
+            (cluster, reason) = (variant_cluster, Reason::Variant);
+        }
+    }
+
+    // 5: shadow.
+    let shadow = route
+        .shadow
+        .as_ref()
+        .filter(|shadow| shadow::sampled(shadow, request, env))
+        .map(|shadow| &*shadow.cluster);
+
+    Some(Decision {
+        route,
+        target,
+        cluster,
+        shadow,
+        reason,
+        cohorts,
+    })
+}
+
+/// An override value read from the selector's header, else its cookie, kept only when `parse`
+/// understands it (a header with a meaningless value does not hide a meaningful cookie).
+fn override_value<T>(
+    selector: &Selector,
+    request: &Request<'_>,
+    parse: impl Fn(&[u8]) -> Option<T>,
+) -> Option<T> {
+    let header = selector
+        .header
+        .as_deref()
+        .and_then(|name| request.header(name.as_bytes()));
+    let cookie = || {
+        selector
+            .cookie
+            .as_deref()
+            .and_then(|name| request.cookie(name.as_bytes()))
+    };
+    header
+        .and_then(&parse)
+        .or_else(|| cookie().and_then(&parse))
+}
+
+/// Whether a bucket (or a random draw) in basis points falls under a share in basis points,
+/// without hashing or drawing when the share makes the answer certain.
+fn under_share(share: u32, bucket: impl FnOnce() -> u32) -> bool {
+    match share {
+        0 => false,
+        10_000.. => true,
+        _ => bucket() < share,
+    }
+}
+
+/// A random draw in basis points, 0..10000.
+fn random_basis_points(env: &mut impl Env) -> u32 {
+    u32::try_from(env.random() % 10_000).unwrap_or(0)
+}

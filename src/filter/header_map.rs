@@ -1,0 +1,124 @@
+//! Reading a whole header map in one host call, as borrowed slices.
+//!
+//! The SDK's own reader copies every name and value into a `String`/`Vec` and unwraps UTF-8 and
+//! bounds; this one keeps the host's buffer and checks every length, so a malformed map yields
+//! fewer headers, never a trap.
+
+/// A header map as the host serialized it: a u32 count, then a (name length, value length) u32
+/// pair per header, then each name and value followed by a NUL. All little-endian.
+pub struct HeaderMap {
+    bytes: Vec<u8>,
+}
+
+impl HeaderMap {
+    pub fn from_bytes(bytes: Vec<u8>) -> HeaderMap {
+        HeaderMap { bytes }
+    }
+
+    /// The request headers of the current stream.
+    pub fn request() -> HeaderMap {
+        HeaderMap::from_bytes(read(proxy_wasm::types::MapType::HttpRequestHeaders))
+    }
+
+    /// The (name, value) pairs, in the order the host gave them.
+    pub fn pairs(&self) -> Vec<(&[u8], &[u8])> {
+        let bytes = self.bytes.as_slice();
+        let word = |at: usize| -> Option<usize> {
+            let b = bytes.get(at..at.checked_add(4)?)?;
+            Some(u32::from_le_bytes([*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?]) as usize)
+        };
+        let Some(count) = word(0) else {
+            return Vec::new();
+        };
+        // Every header takes at least 10 bytes; a count beyond that is a lie, not an allocation.
+        let mut pairs = Vec::with_capacity(count.min(bytes.len() / 10));
+        let mut data = count.saturating_mul(8).saturating_add(4);
+        for n in 0..count {
+            let sizes = n.saturating_mul(8).saturating_add(4);
+            let (Some(name_len), Some(value_len)) = (word(sizes), word(sizes.saturating_add(4)))
+            else {
+                break;
+            };
+            let name_end = data.saturating_add(name_len);
+            let value_start = name_end.saturating_add(1);
+            let value_end = value_start.saturating_add(value_len);
+            let (Some(name), Some(value)) =
+                (bytes.get(data..name_end), bytes.get(value_start..value_end))
+            else {
+                break;
+            };
+            pairs.push((name, value));
+            data = value_end.saturating_add(1);
+        }
+        pairs
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn read(map: proxy_wasm::types::MapType) -> Vec<u8> {
+    #[link(wasm_import_module = "env")]
+    unsafe extern "C" {
+        fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+    }
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: on success the host hands over a buffer of `size` bytes that it obtained from this
+    // module's `proxy_on_memory_allocate`, i.e. a `Vec<u8>` of capacity `size` that we now own.
+    unsafe {
+        if proxy_get_header_map_pairs(map as u32, &mut data, &mut size) != 0 || data.is_null() {
+            return Vec::new();
+        }
+        Vec::from_raw_parts(data, size, size)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn read(_: proxy_wasm::types::MapType) -> Vec<u8> {
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeaderMap;
+
+    fn serialize(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
+        for (n, v) in pairs {
+            out.extend((n.len() as u32).to_le_bytes());
+            out.extend((v.len() as u32).to_le_bytes());
+        }
+        for (n, v) in pairs {
+            out.extend(n.as_bytes());
+            out.push(0);
+            out.extend(*v);
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn a_serialized_map_reads_back_as_borrowed_pairs() {
+        let bytes = serialize(&[(":path", b"/a"), ("cookie", b"\xff\x00x"), ("empty", b"")]);
+        let map = HeaderMap::from_bytes(bytes);
+        assert_eq!(
+            map.pairs(),
+            vec![
+                (&b":path"[..], &b"/a"[..]),
+                (b"cookie", b"\xff\x00x"),
+                (b"empty", b"")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_truncated_or_lying_map_yields_what_fits_and_never_panics() {
+        let bytes = serialize(&[("a", b"1"), ("b", b"2")]);
+        for cut in 0..bytes.len() {
+            let _ = HeaderMap::from_bytes(bytes[..cut].to_vec()).pairs();
+        }
+        let mut lying = bytes.clone();
+        lying[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(HeaderMap::from_bytes(lying).pairs().len() <= 2);
+        assert!(HeaderMap::from_bytes(Vec::new()).pairs().is_empty());
+    }
+}

@@ -1,0 +1,229 @@
+//! The proxy-wasm skin: the only code that knows about Envoy. The root context turns plugin
+//! configuration into a plan; each HTTP stream removes spoofable headers, asks the engine, and
+//! writes the decision back as headers Envoy routes on.
+
+mod header_map;
+
+use crate::engine::{self, Decision, Env};
+use crate::plan::Plan;
+use crate::random::Rng;
+use crate::request::Request;
+use header_map::HeaderMap;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+
+/// Registers the root context; called from `_initialize`.
+pub fn start() {
+    proxy_wasm::set_log_level(LogLevel::Info);
+    // After the SDK's logger, so this hook is the one that stays: it logs the panic and its
+    // location before the trap, which is all a panic can still do.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = hostcalls::log(LogLevel::Critical, &format!("switchyard: panic: {info}"));
+    }));
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
+}
+
+struct Root {
+    plan: Rc<Plan>,
+    /// Seeds each stream's generator; a `Cell` because streams are created through `&self`.
+    seeds: Cell<Rng>,
+}
+
+impl Root {
+    fn new() -> Root {
+        Root {
+            plan: Rc::new(Plan::passthrough()),
+            seeds: Cell::new(Rng::seeded(0)),
+        }
+    }
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _: usize) -> bool {
+        let fallback = hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        self.seeds.set(Rng::from_entropy(fallback));
+        true
+    }
+
+    fn on_configure(&mut self, _: usize) -> bool {
+        let bytes = self.get_plugin_configuration().unwrap_or_default();
+        match crate::config::load(&bytes) {
+            Ok(plan) => {
+                log::info!(
+                    "switchyard: applied revision {:?}: {}",
+                    plan.revision,
+                    plan.summary()
+                );
+                self.plan = Rc::new(plan);
+                true
+            }
+            Err(problems) => {
+                for problem in &problems {
+                    log::error!("switchyard: {problem}");
+                }
+                log::warn!(
+                    "switchyard: configuration rejected with {} problem(s); revision {:?} keeps serving",
+                    problems.len(),
+                    self.plan.revision
+                );
+                false
+            }
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
+        let mut seeds = self.seeds.get();
+        let rng = Rng::seeded(seeds.next_u64());
+        self.seeds.set(seeds);
+        Some(Box::new(Stream {
+            plan: Rc::clone(&self.plan),
+            rng,
+            decision_header: None,
+        }))
+    }
+}
+
+struct Stream {
+    plan: Rc<Plan>,
+    rng: Rng,
+    /// The debug header's value, kept for the response when `debug` is on.
+    decision_header: Option<String>,
+}
+
+impl Context for Stream {}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+        let plan = Rc::clone(&self.plan);
+        let map = HeaderMap::request();
+        let pairs = map.pairs();
+        let request = Request::new(&pairs);
+
+        let mut changed = remove_spoofable(&plan, &pairs, |name| {
+            self.set_http_request_header(name, None)
+        });
+        let decision = engine::decide(&plan, &request, &mut ProxyEnv { rng: &mut self.rng });
+        if let Some(decision) = &decision {
+            let h = &plan.headers;
+            self.add_http_request_header(&h.cluster, decision.cluster);
+            self.add_http_request_header(&h.target, decision.target.as_str());
+            if let Some(shadow) = decision.shadow {
+                self.add_http_request_header(&h.shadow, shadow);
+            }
+            for (experiment, variant) in decision.cohorts() {
+                self.add_http_request_header(&experiment.header, &variant.name);
+            }
+            changed = true;
+        }
+        if changed {
+            clear_route_cache();
+        }
+        if plan.debug {
+            self.decision_header = Some(describe(&plan, decision.as_ref()));
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+        if let Some(value) = self.decision_header.take() {
+            self.set_http_response_header(&self.plan.headers.decision, Some(&value));
+        }
+        Action::Continue
+    }
+}
+
+/// Remove every spoofable header the request carries, each name once. True when any was removed.
+fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMut(&str)) -> bool {
+    let mut removed = false;
+    for (i, (name, _)) in pairs.iter().enumerate() {
+        let seen = pairs
+            .iter()
+            .take(i)
+            .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
+        if seen || !plan.is_spoofable(name) {
+            continue;
+        }
+        // A spoofable name matches one of ours case-insensitively, so it is ASCII.
+        if let Ok(name) = std::str::from_utf8(name) {
+            remove(name);
+            removed = true;
+        }
+    }
+    removed
+}
+
+/// `route=checkout;target=canary;cluster=checkout-v2;shadow=0;exp.ranker=treatment;rev=r42`.
+fn describe(plan: &Plan, decision: Option<&Decision<'_>>) -> String {
+    let mut out = String::with_capacity(128);
+    if let Some(d) = decision {
+        let _ = write!(
+            out,
+            "route={};target={};cluster={};shadow={};",
+            d.route.name,
+            d.target.as_str(),
+            d.cluster,
+            u8::from(d.shadow.is_some())
+        );
+        for (experiment, variant) in d.cohorts() {
+            let _ = write!(out, "exp.{}={};", experiment.name, variant.name);
+        }
+        let _ = write!(out, "reason={};", d.reason.as_str());
+    } else {
+        out.push_str("route=;");
+    }
+    let _ = write!(out, "rev={}", plan.revision);
+    out
+}
+
+thread_local! {
+    /// Whether the host offers `clear_route_cache`; learnt from the first call.
+    static ROUTE_CACHE_CLEARABLE: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Ask Envoy to pick the route again now that routing headers changed. Envoy does this by itself
+/// for ABI 0.2.1 modules up to 1.32; later versions need the foreign function. Hosts without it
+/// are asked once.
+fn clear_route_cache() {
+    if ROUTE_CACHE_CLEARABLE.get()
+        && hostcalls::call_foreign_function("clear_route_cache", None).is_err()
+    {
+        ROUTE_CACHE_CLEARABLE.set(false);
+    }
+}
+
+struct ProxyEnv<'a> {
+    rng: &'a mut Rng,
+}
+
+impl Env for ProxyEnv<'_> {
+    fn now_ms(&mut self) -> i64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    fn source_ip(&mut self) -> Option<IpAddr> {
+        let address = hostcalls::get_property(vec!["source", "address"]).ok()??;
+        crate::cidr::parse_socket_ip(&address)
+    }
+
+    fn random(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+}

@@ -1,0 +1,230 @@
+//! The compiled plan: a validated configuration in the shape the request path wants, with
+//! header names lower-cased, seeds resolved, weights in basis points, tokens and CIDRs parsed and
+//! routes indexed. Nothing here is re-checked per request.
+
+use crate::cidr::Cidr;
+pub use crate::config::Colour;
+use crate::engine::matching::RouteIndex;
+
+/// Most experiments on one route; a decision records cohorts in a fixed array of this size.
+pub const MAX_EXPERIMENTS: usize = 16;
+/// Most variants in one experiment.
+pub const MAX_VARIANTS: usize = 32;
+/// Most routes in one configuration.
+pub const MAX_ROUTES: usize = 100_000;
+
+#[derive(Debug)]
+pub struct Plan {
+    pub revision: Box<str>,
+    pub debug: bool,
+    pub headers: HeaderNames,
+    pub overrides: Overrides,
+    pub routes: Vec<Route>,
+    pub index: RouteIndex,
+}
+
+impl Plan {
+    /// What a filter that never received a valid configuration runs: no routes, default header
+    /// names, so that spoofed routing headers are still removed.
+    pub fn passthrough() -> Plan {
+        Plan {
+            revision: "".into(),
+            debug: false,
+            headers: HeaderNames::default(),
+            overrides: Overrides::default(),
+            routes: Vec::new(),
+            index: RouteIndex::default(),
+        }
+    }
+
+    /// Whether a request header must never reach an upstream as the client sent it: anything the
+    /// filter writes (cluster, target, shadow, cohorts) and the override token.
+    pub fn is_spoofable(&self, name: &[u8]) -> bool {
+        let h = &self.headers;
+        [
+            &h.cluster,
+            &h.target,
+            &h.shadow,
+            &self.overrides.token_header,
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            || name
+                .get(..h.cohort_prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(h.cohort_prefix.as_bytes()))
+    }
+
+    /// One line for the log: `routes=3 canaries=1 experiments=2 shadows=1`.
+    pub fn summary(&self) -> String {
+        let canaries = self.routes.iter().filter(|r| r.canary.is_some()).count();
+        let experiments: usize = self.routes.iter().map(|r| r.experiments.len()).sum();
+        let shadows = self.routes.iter().filter(|r| r.shadow.is_some()).count();
+        format!(
+            "routes={} canaries={canaries} experiments={experiments} shadows={shadows}",
+            self.routes.len()
+        )
+    }
+}
+
+/// Lower-cased names of the headers the filter writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderNames {
+    pub cluster: Box<str>,
+    pub target: Box<str>,
+    pub shadow: Box<str>,
+    pub cohort_prefix: Box<str>,
+    pub decision: Box<str>,
+}
+
+impl Default for HeaderNames {
+    fn default() -> Self {
+        let d = crate::config::Headers::default();
+        HeaderNames {
+            cluster: d.cluster.into(),
+            target: d.target.into(),
+            shadow: d.shadow.into(),
+            cohort_prefix: d.cohort_prefix.into(),
+            decision: d.decision.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Overrides {
+    /// `from: anyone`.
+    pub anyone: bool,
+    pub token_header: Box<str>,
+    pub tokens: Vec<Box<[u8]>>,
+    pub source_cidrs: Vec<Cidr>,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Overrides {
+            anyone: false,
+            token_header: crate::config::Overrides::default().token_header.into(),
+            tokens: Vec::new(),
+            source_cidrs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: Box<str>,
+    /// Empty: any method. Hosts and paths live in the [`RouteIndex`].
+    pub methods: Vec<Box<[u8]>>,
+    pub headers: Vec<HeaderCondition>,
+    pub base: Base,
+    pub canary: Option<Canary>,
+    pub experiments: Vec<Experiment>,
+    pub shadow: Option<Shadow>,
+}
+
+#[derive(Debug)]
+pub struct HeaderCondition {
+    pub name: Box<str>,
+    pub test: HeaderTest,
+}
+
+#[derive(Debug)]
+pub enum HeaderTest {
+    Exact(Box<[u8]>),
+    Prefix(Box<[u8]>),
+    Present,
+    Absent,
+}
+
+/// What serves a matched request before canary and experiments have their say.
+#[derive(Debug)]
+pub enum Base {
+    Stable(Box<str>),
+    BlueGreen(BlueGreen),
+}
+
+#[derive(Debug)]
+pub struct BlueGreen {
+    pub active: Colour,
+    pub blue: Box<str>,
+    pub green: Box<str>,
+    pub preview: Selector,
+    /// The colour active from the instant (Unix milliseconds) on.
+    pub switch_at: Option<(Colour, i64)>,
+}
+
+impl BlueGreen {
+    pub fn cluster(&self, colour: Colour) -> &str {
+        match colour {
+            Colour::Blue => &self.blue,
+            Colour::Green => &self.green,
+        }
+    }
+}
+
+/// Where an override value is read; the header wins over the cookie.
+#[derive(Debug, Default)]
+pub struct Selector {
+    pub header: Option<Box<str>>,
+    pub cookie: Option<Box<str>>,
+}
+
+#[derive(Debug)]
+pub struct Canary {
+    pub cluster: Box<str>,
+    /// Share of traffic in basis points (1/100 of a percent), 0..=10000.
+    pub weight: u32,
+    pub sticky: Vec<KeySource>,
+    pub seed: Box<str>,
+    pub force: Selector,
+}
+
+/// Where a hashing key is read; names are lower-cased for headers, verbatim otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Header(Box<str>),
+    Cookie(Box<str>),
+    Query(Box<str>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashVersion {
+    V1,
+    V2,
+}
+
+#[derive(Debug)]
+pub struct Experiment {
+    pub name: Box<str>,
+    /// `cohort_prefix` + name, ready to write.
+    pub header: Box<str>,
+    pub key: Vec<KeySource>,
+    pub hash_version: HashVersion,
+    pub seed: Box<str>,
+    pub namespace: Option<Namespace>,
+    pub variants: Vec<Variant>,
+    /// GrowthBook bucket ranges, one per variant, coverage applied.
+    pub ranges: Vec<(f64, f64)>,
+}
+
+#[derive(Debug)]
+pub struct Namespace {
+    pub id: Box<str>,
+    pub start: f64,
+    pub end: f64,
+}
+
+#[derive(Debug)]
+pub struct Variant {
+    pub name: Box<str>,
+    pub cluster: Option<Box<str>>,
+}
+
+#[derive(Debug)]
+pub struct Shadow {
+    pub cluster: Box<str>,
+    /// Share mirrored in basis points, 0..=10000.
+    pub percent: u32,
+    pub key: Vec<KeySource>,
+    pub seed: Box<str>,
+    pub methods: Vec<Box<[u8]>>,
+}

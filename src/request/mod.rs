@@ -1,0 +1,108 @@
+//! What the engine sees of a request: its headers as borrowed byte slices, and the keys read from
+//! them (headers, cookies, query parameters). Values are raw bytes, never assumed to be UTF-8.
+
+pub mod cookies;
+pub mod query;
+
+use crate::plan::KeySource;
+use std::borrow::Cow;
+
+/// A request's headers, borrowed from wherever the host put them. Names are compared
+/// ASCII-case-insensitively; when a header repeats, the first value counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    headers: &'a [(&'a [u8], &'a [u8])],
+}
+
+impl<'a> Request<'a> {
+    pub fn new(headers: &'a [(&'a [u8], &'a [u8])]) -> Self {
+        Request { headers }
+    }
+
+    pub fn headers(&self) -> &'a [(&'a [u8], &'a [u8])] {
+        self.headers
+    }
+
+    pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
+        self.all(name).next()
+    }
+
+    fn all<'n>(&self, name: &'n [u8]) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+
+    pub fn authority(&self) -> &'a [u8] {
+        self.header(b":authority")
+            .or_else(|| self.header(b"host"))
+            .unwrap_or_default()
+    }
+
+    pub fn method(&self) -> &'a [u8] {
+        self.header(b":method").unwrap_or_default()
+    }
+
+    /// `:path` without query string or fragment.
+    pub fn path(&self) -> &'a [u8] {
+        query::path_only(self.header(b":path").unwrap_or_default())
+    }
+
+    /// A cookie from any of the `Cookie` headers; the first occurrence wins.
+    pub fn cookie(&self, name: &[u8]) -> Option<&'a [u8]> {
+        cookies::find_cookie(self.all(b"cookie"), name)
+    }
+
+    /// A percent-decoded query parameter of `:path`.
+    pub fn query(&self, name: &[u8]) -> Option<Cow<'a, [u8]>> {
+        query::query_value(
+            query::query_of(self.header(b":path").unwrap_or_default()),
+            name,
+        )
+    }
+
+    /// The first present, non-empty value among `sources`.
+    pub fn key(&self, sources: &[KeySource]) -> Option<Cow<'a, [u8]>> {
+        sources.iter().find_map(|source| {
+            let value = match source {
+                KeySource::Header(name) => self.header(name.as_bytes()).map(Cow::Borrowed),
+                KeySource::Cookie(name) => self.cookie(name.as_bytes()).map(Cow::Borrowed),
+                KeySource::Query(name) => self.query(name.as_bytes()),
+            };
+            value.filter(|v| !v.is_empty())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_the_first_present_non_empty_source() {
+        let headers: &[(&[u8], &[u8])] = &[
+            (b":path", b"/p?uid=q%20user&x"),
+            (b"X-User", b""),
+            (b"cookie", b"a=1"),
+            (b"cookie", b"uid=c-user; uid=second"),
+        ];
+        let request = Request::new(headers);
+        let sources = |s: &[KeySource]| {
+            request
+                .key(s)
+                .map(|k| String::from_utf8_lossy(&k).into_owned())
+        };
+        let header = KeySource::Header("x-user".into());
+        let cookie = KeySource::Cookie("uid".into());
+        let query = KeySource::Query("uid".into());
+        assert_eq!(
+            sources(&[header.clone(), cookie.clone()]).as_deref(),
+            Some("c-user")
+        );
+        assert_eq!(sources(&[query.clone(), cookie]).as_deref(), Some("q user"));
+        assert_eq!(sources(&[header, KeySource::Query("x".into())]), None);
+        assert_eq!(request.path(), b"/p");
+        assert_eq!(request.method(), b"");
+    }
+}
