@@ -2,11 +2,12 @@
 //! collected with its JSON path, and what passes is lowered into the [`Plan`].
 
 use super::{Config, OverrideFrom, Problem};
+use super::{num, q};
 use crate::cidr::Cidr;
 use crate::engine::matching::{HostPattern, PathPattern, RouteIndex};
 use crate::hash;
 use crate::plan::{self, HashVersion, KeySource, MAX_EXPERIMENTS, MAX_ROUTES, MAX_VARIANTS, Plan};
-use std::collections::HashSet;
+use fnv::FnvHashSet as HashSet;
 use std::fmt::Display;
 
 /// Longest header name, cookie or query parameter name, seed, revision or cluster accepted.
@@ -32,14 +33,14 @@ pub fn compile(config: &Config) -> Result<Plan, Vec<Problem>> {
             format!("at most {MAX_ROUTES} routes, got {}", list.len()),
         ),
         Some(list) => {
-            let mut names = HashSet::new();
+            let mut names = HashSet::default();
             for (i, route) in list.iter().enumerate() {
                 let at = format!("routes[{i}]");
                 if let Some((route, hosts, path)) = c.route(&at, route, &headers, &overrides) {
                     if !names.insert(route.name.clone()) {
                         c.problem(
                             format!("{at}.name"),
-                            format!("duplicate route name {:?}", route.name),
+                            format!("duplicate route name {}", q(&route.name)),
                         );
                     }
                     index.insert(
@@ -114,15 +115,16 @@ impl Compiler {
             {
                 self.problem(
                     format!("headers.{field}"),
-                    format!("{value:?} is already used by another header"),
+                    format!("{} is already used by another header", q(value)),
                 );
             }
             if !names.cohort_prefix.is_empty() && value.starts_with(&*names.cohort_prefix) {
                 self.problem(
                     format!("headers.{field}"),
                     format!(
-                        "{value:?} starts with cohort_prefix {:?}",
-                        names.cohort_prefix
+                        "{} starts with cohort_prefix {}",
+                        q(value),
+                        q(&names.cohort_prefix)
                     ),
                 );
             }
@@ -147,7 +149,7 @@ impl Compiler {
         {
             self.problem(
                 "overrides.token_header",
-                format!("{token_header:?} is a header Switchyard writes"),
+                format!("{} is a header Switchyard writes", q(&token_header)),
             );
         }
         let mut tokens = Vec::new();
@@ -173,7 +175,7 @@ impl Compiler {
                 Ok(cidr) => source_cidrs.push(cidr),
                 Err(e) => self.problem(
                     format!("overrides.source_cidrs[{i}]"),
-                    format!("{e}, got {cidr:?}"),
+                    format!("{e}, got {}", q(cidr)),
                 ),
             }
         }
@@ -193,7 +195,7 @@ impl Compiler {
         {
             self.problem(
                 "revision",
-                format!("must be printable ASCII without ';', at most {MAX_NAME_LEN} characters, got {revision:?}"),
+                format!("must be printable ASCII without ';', at most {MAX_NAME_LEN} characters, got {}", q(revision)),
             );
         }
         revision.into()
@@ -219,7 +221,7 @@ impl Compiler {
         {
             self.problem(
                 format!("{at}.name"),
-                format!("must match [a-z0-9_.-]{{1,64}}, got {name:?}"),
+                format!("must match [a-z0-9_.-]{{1,64}}, got {}", q(name)),
             );
         }
 
@@ -327,7 +329,8 @@ impl Compiler {
                 _ => self.problem(
                     format!("{at}[{i}]"),
                     format!(
-                        "must be a host name without port, `*.` + a domain, or `*`, got {host:?}"
+                        "must be a host name without port, `*.` + a domain, or `*`, got {}",
+                        q(host)
                     ),
                 ),
             }
@@ -342,7 +345,10 @@ impl Compiler {
         {
             self.problem(
                 at,
-                format!("must start with '/' and hold no query or fragment, got {path:?}"),
+                format!(
+                    "must start with '/' and hold no query or fragment, got {}",
+                    q(path)
+                ),
             );
             return None;
         }
@@ -357,7 +363,10 @@ impl Compiler {
             } else {
                 self.problem(
                     format!("{at}[{i}]"),
-                    format!("must be an upper-case HTTP method such as GET, got {method:?}"),
+                    format!(
+                        "must be an upper-case HTTP method such as GET, got {}",
+                        q(method)
+                    ),
                 );
             }
         }
@@ -369,7 +378,7 @@ impl Compiler {
             && cluster.len() <= MAX_NAME_LEN
             && cluster.bytes().all(|b| b.is_ascii_graphic() && b != b';');
         if !ok {
-            self.problem(at, format!("must be a cluster name of 1 to {MAX_NAME_LEN} visible ASCII characters without ';', got {cluster:?}"));
+            self.problem(at, format!("must be a cluster name of 1 to {MAX_NAME_LEN} visible ASCII characters without ';', got {}", q(cluster)));
             return None;
         }
         Some(cluster.into())
@@ -385,7 +394,7 @@ impl Compiler {
         if !is_slug_len(bare, MAX_NAME_LEN, is_token_byte) {
             self.problem(
                 at,
-                format!("must be a valid HTTP header name, got {name:?}"),
+                format!("must be a valid HTTP header name, got {}", q(name)),
             );
             return None;
         }
@@ -405,7 +414,10 @@ impl Compiler {
         if inputs.is_written(&name) {
             self.problem(
                 at,
-                format!("{name:?} is written or removed by Switchyard and cannot be read"),
+                format!(
+                    "{} is written or removed by Switchyard and cannot be read",
+                    q(&name)
+                ),
             );
             return None;
         }
@@ -435,7 +447,7 @@ impl Compiler {
 
     fn cookie_name(&mut self, at: &str, name: &str) -> Option<Box<str>> {
         if !is_slug_len(name, MAX_NAME_LEN, is_token_byte) {
-            self.problem(at, format!("must be a valid cookie name, got {name:?}"));
+            self.problem(at, format!("must be a valid cookie name, got {}", q(name)));
             return None;
         }
         Some(name.into())
@@ -457,7 +469,8 @@ impl Compiler {
                     self.problem(
                         &at,
                         format!(
-                            "must be header:<name>, cookie:<name> or query:<name>, got {source:?}"
+                            "must be header:<name>, cookie:<name> or query:<name>, got {}",
+                            q(source)
                         ),
                     );
                     None
@@ -491,12 +504,12 @@ impl Compiler {
     fn percent(&mut self, at: &str, value: Option<f64>) -> Option<u32> {
         let value = self.required(at, &value).copied()?;
         if !(0.0..=100.0).contains(&value) {
-            self.problem(at, format!("must be within 0..=100, got {value}"));
+            self.problem(at, format!("must be within 0..=100, got {}", num(value)));
             return None;
         }
         let basis_points = (value * 100.0).round();
         if (value * 100.0 - basis_points).abs() > 1e-6 {
-            self.problem(at, format!("resolution is 0.01, got {value}"));
+            self.problem(at, format!("resolution is 0.01, got {}", num(value)));
             return None;
         }
         Some(basis_points as u32)
@@ -504,7 +517,7 @@ impl Compiler {
 
     fn fraction(&mut self, at: &str, value: f64) -> Option<f64> {
         if !(0.0..=1.0).contains(&value) {
-            self.problem(at, format!("must be within 0..=1, got {value}"));
+            self.problem(at, format!("must be within 0..=1, got {}", num(value)));
             return None;
         }
         Some(value)
@@ -539,7 +552,7 @@ impl Compiler {
                             .map_err(|e| {
                                 self.problem(
                                     format!("{at}.switch_at.at"),
-                                    format!("{e}, got {t:?}"),
+                                    format!("{e}, got {}", q(t)),
                                 )
                             })
                             .ok()
@@ -599,7 +612,7 @@ impl Compiler {
             );
             return Vec::new();
         }
-        let mut names = HashSet::new();
+        let mut names = HashSet::default();
         let mut out = Vec::new();
         for (i, e) in experiments.iter().enumerate() {
             let at = format!("{at}[{i}]");
@@ -607,7 +620,7 @@ impl Compiler {
                 if !names.insert(experiment.name.clone()) {
                     self.problem(
                         format!("{at}.name"),
-                        format!("duplicate experiment name {:?}", experiment.name),
+                        format!("duplicate experiment name {}", q(&experiment.name)),
                     );
                 }
                 out.push(experiment);
@@ -630,7 +643,7 @@ impl Compiler {
                 } else {
                     self.problem(
                         format!("{at}.name"),
-                        format!("must match [a-z0-9_.-]{{1,64}}, got {name:?}"),
+                        format!("must match [a-z0-9_.-]{{1,64}}, got {}", q(name)),
                     );
                     None
                 }
@@ -676,7 +689,7 @@ impl Compiler {
                 {
                     self.problem(
                         nat.clone(),
-                        format!("start must not exceed end, got {s} > {e}"),
+                        format!("start must not exceed end, got {} > {}", num(s), num(e)),
                     );
                 }
                 Some(plan::Namespace {
@@ -730,7 +743,7 @@ impl Compiler {
                     if !is_slug(name, |b| b.is_ascii_alphanumeric()) {
                         self.problem(
                             format!("{vat}.name"),
-                            format!("must match [A-Za-z0-9_.-]{{1,64}}, got {name:?}"),
+                            format!("must match [A-Za-z0-9_.-]{{1,64}}, got {}", q(name)),
                         );
                         None
                     } else if variants
@@ -740,7 +753,7 @@ impl Compiler {
                     {
                         self.problem(
                             format!("{vat}.name"),
-                            format!("duplicate variant name {name:?}"),
+                            format!("duplicate variant name {}", q(name)),
                         );
                         None
                     } else {
@@ -769,7 +782,11 @@ impl Compiler {
         if (sum - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
             self.problem(
                 at,
-                format!("variant weights must sum to 1 (±{WEIGHT_SUM_TOLERANCE}), got {sum}"),
+                format!(
+                    "variant weights must sum to 1 (±{}), got {}",
+                    num(WEIGHT_SUM_TOLERANCE),
+                    num(sum)
+                ),
             );
             return None;
         }

@@ -61,8 +61,8 @@ impl RootContext for Root {
         match crate::config::load(&bytes) {
             Ok(plan) => {
                 log::info!(
-                    "switchyard: applied revision {:?}: {}",
-                    plan.revision,
+                    "switchyard: applied revision {}: {}",
+                    crate::config::q(&plan.revision),
                     plan.summary()
                 );
                 self.plan = Rc::new(plan);
@@ -73,9 +73,9 @@ impl RootContext for Root {
                     log::error!("switchyard: {problem}");
                 }
                 log::warn!(
-                    "switchyard: configuration rejected with {} problem(s); revision {:?} keeps serving",
+                    "switchyard: configuration rejected with {} problem(s); revision {} keeps serving",
                     problems.len(),
-                    self.plan.revision
+                    crate::config::q(&self.plan.revision)
                 );
                 false
             }

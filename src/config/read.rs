@@ -1,0 +1,380 @@
+//! Strict reading of the JSON document into the contract types, with every unknown field and
+//! every value of the wrong kind reported at its JSON path, all in one pass.
+//!
+//! Why not serde's derived `Deserialize` in the module: it stops at the first problem, and its
+//! generic code for every config type was a third of the module's size. The derives stay on the
+//! types as the reference: a test checks that this reader and serde agree on every document.
+
+use super::{
+    BlueGreen, Canary, Colour, Config, Experiment, HeaderMatch, Headers, Match, Namespace,
+    OverrideFrom, Overrides, Problem, Route, Selector, Shadow, SwitchAt, Variant,
+};
+use serde_json::{Map, Value};
+
+/// Largest configuration accepted, in bytes. Far above a 10,000-route config (about 2 MB).
+pub const MAX_CONFIG_BYTES: usize = 16 << 20;
+
+/// A document read as far as it goes.
+pub struct Parsed {
+    /// The configuration, with every unreadable value left at its default.
+    pub config: Config,
+    /// Unknown fields and values of the wrong kind.
+    pub problems: Vec<Problem>,
+}
+
+impl Parsed {
+    /// Whether `path` lies at or below a value that could not be read: problems found there
+    /// later are consequences, not news.
+    pub fn is_under_problem(&self, path: &str) -> bool {
+        self.problems.iter().any(|p| {
+            path.strip_prefix(p.path.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
+    }
+}
+
+/// Read `bytes` as a configuration. Fails outright only when there is no JSON object to read.
+pub fn parse(bytes: &[u8]) -> Result<Parsed, Vec<Problem>> {
+    let root = |message: String| {
+        vec![Problem {
+            path: "$".into(),
+            message,
+        }]
+    };
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(root(format!(
+            "configuration is {} bytes, more than the limit of {MAX_CONFIG_BYTES}",
+            bytes.len()
+        )));
+    }
+    let document: Value =
+        serde_json::from_slice(bytes).map_err(|e| root(format!("invalid JSON: {e}")))?;
+    let mut reader = Reader::default();
+    match Config::read(&mut reader, &document, &Path::Root) {
+        Some(config) => Ok(Parsed {
+            config,
+            problems: reader.problems,
+        }),
+        None => Err(reader.problems),
+    }
+}
+
+#[derive(Default)]
+struct Reader {
+    problems: Vec<Problem>,
+}
+
+impl Reader {
+    fn problem(&mut self, at: &Path<'_>, message: String) {
+        self.problems.push(Problem {
+            path: at.render(),
+            message,
+        });
+    }
+
+    fn wrong_kind<T>(&mut self, at: &Path<'_>, value: &Value, expected: &str) -> Option<T> {
+        self.problem(
+            at,
+            format!("invalid type: {}, expected {expected}", describe(value)),
+        );
+        None
+    }
+}
+
+/// Where a value is, as a chain of borrowed links: free to build while descending, rendered as
+/// `routes[2].canary.weight` (or `$`) only when something is wrong.
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root => "$".into(),
+            Path::Key(Path::Root, key) => (*key).into(),
+            Path::Key(parent, key) => format!("{}.{key}", parent.render()),
+            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
+}
+
+/// A type the reader knows how to read from a JSON value.
+trait Read: Sized {
+    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self>;
+}
+
+impl Read for String {
+    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+        match value {
+            Value::String(s) => Some(s.clone()),
+            other => r.wrong_kind(at, other, "a string"),
+        }
+    }
+}
+
+impl Read for bool {
+    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+        match value {
+            Value::Bool(b) => Some(*b),
+            other => r.wrong_kind(at, other, "a boolean"),
+        }
+    }
+}
+
+impl Read for f64 {
+    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+        match value.as_f64() {
+            Some(n) => Some(n),
+            None => r.wrong_kind(at, value, "a number"),
+        }
+    }
+}
+
+impl Read for u8 {
+    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+        match value.as_u64().map(u8::try_from) {
+            Some(Ok(n)) => Some(n),
+            _ => r.wrong_kind(at, value, "an integer from 0 to 255"),
+        }
+    }
+}
+
+impl<T: Read> Read for Option<T> {
+    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+        match value {
+            Value::Null => Some(None),
+            value => T::read(r, value, at).map(Some),
+        }
+    }
+}
+
+impl<T: Read + Default> Read for Vec<T> {
+    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+        let Value::Array(items) = value else {
+            return r.wrong_kind(at, value, "an array");
+        };
+        // An unreadable element becomes a default one rather than a gap, so that the paths of
+        // later problems keep their indices.
+        let read = |(i, item)| T::read(r, item, &Path::Index(at, i)).unwrap_or_default();
+        Some(items.iter().enumerate().map(read).collect())
+    }
+}
+
+/// The members of a JSON object, taken one by one; what is never taken is an unknown field.
+struct Object<'v, 'p> {
+    map: &'v Map<String, Value>,
+    at: &'p Path<'p>,
+}
+
+impl<'v, 'p> Object<'v, 'p> {
+    fn new(r: &mut Reader, value: &'v Value, at: &'p Path<'p>) -> Option<Self> {
+        match value {
+            Value::Object(map) => Some(Object { map, at }),
+            other => r.wrong_kind(at, other, "an object"),
+        }
+    }
+
+    /// The member `key`, or `default` when it is absent or unreadable.
+    fn field<T: Read>(&self, r: &mut Reader, key: &str, default: T) -> T {
+        match self.map.get(key) {
+            Some(value) => T::read(r, value, &Path::Key(self.at, key)).unwrap_or(default),
+            None => default,
+        }
+    }
+
+    /// Report every member whose name is not in `known`.
+    fn finish(self, r: &mut Reader, known: &[&str]) {
+        for key in self.map.keys().filter(|k| !known.contains(&k.as_str())) {
+            let mut message = format!("unknown field `{key}`, expected one of ");
+            for (i, k) in known.iter().enumerate() {
+                message.push_str(if i == 0 { "`" } else { ", `" });
+                message.push_str(k);
+                message.push('`');
+            }
+            r.problem(&Path::Key(self.at, key), message);
+        }
+    }
+}
+
+/// `Read` for a contract struct: each listed field is read by its JSON name (the field's own
+/// name unless given), absent fields keep the struct's `Default`, anything else is unknown.
+macro_rules! read_struct {
+    ($type:ident { $($field:ident $(= $json:literal)?),* $(,)? }) => {
+        impl Read for $type {
+            fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+                let object = Object::new(r, value, at)?;
+                let defaults = $type::default();
+                let out = $type {
+                    $($field: object.field(r, read_struct!(@name $field $($json)?), defaults.$field),)*
+                };
+                object.finish(r, &[$(read_struct!(@name $field $($json)?)),*]);
+                Some(out)
+            }
+        }
+    };
+    (@name $field:ident) => { stringify!($field) };
+    (@name $field:ident $json:literal) => { $json };
+}
+
+read_struct!(Config {
+    revision,
+    debug,
+    headers,
+    overrides,
+    routes
+});
+read_struct!(Headers {
+    cluster,
+    target,
+    shadow,
+    cohort_prefix,
+    decision
+});
+read_struct!(Overrides {
+    from,
+    token_header,
+    tokens,
+    source_cidrs
+});
+read_struct!(Route { name, matcher = "match", stable, blue_green, canary, experiments, shadow });
+read_struct!(Match {
+    hosts,
+    path_prefix,
+    path_exact,
+    methods,
+    headers
+});
+read_struct!(HeaderMatch {
+    name,
+    exact,
+    prefix,
+    present
+});
+read_struct!(BlueGreen {
+    active,
+    blue,
+    green,
+    preview,
+    switch_at
+});
+read_struct!(Selector { header, cookie });
+read_struct!(SwitchAt { active, at });
+read_struct!(Canary {
+    cluster,
+    weight,
+    sticky,
+    seed,
+    force
+});
+read_struct!(Experiment {
+    name,
+    key,
+    hash_version,
+    seed,
+    coverage,
+    namespace,
+    variants
+});
+read_struct!(Namespace { id, start, end });
+read_struct!(Variant {
+    name,
+    weight,
+    cluster
+});
+read_struct!(Shadow {
+    cluster,
+    percent,
+    key,
+    seed,
+    methods
+});
+
+/// `Read` for a contract enum written as one of a few strings.
+macro_rules! read_enum {
+    ($type:ident { $($variant:ident = $json:literal),* $(,)? }) => {
+        impl Read for $type {
+            fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+                match value.as_str() {
+                    $(Some($json) => Some($type::$variant),)*
+                    Some(other) => {
+                        let expected = concat!($("`", $json, "` or "),*);
+                        let expected = expected.strip_suffix(" or ").unwrap_or(expected);
+                        r.problem(at, format!("unknown variant `{other}`, expected {expected}"));
+                        None
+                    }
+                    None => r.wrong_kind(at, value, "a string"),
+                }
+            }
+        }
+    };
+}
+
+read_enum!(Colour { Blue = "blue", Green = "green" });
+read_enum!(OverrideFrom { Anyone = "anyone", Trusted = "trusted" });
+
+/// A value as problem messages show it: its kind, and the value itself when it is short.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) => format!("number `{n}`"),
+        Value::String(s) => format!("string {}", super::q(s)),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(json: &str) -> Vec<String> {
+        match parse(json.as_bytes()) {
+            Ok(parsed) => parsed.problems.iter().map(ToString::to_string).collect(),
+            Err(problems) => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn every_unknown_field_and_wrong_kind_is_reported_at_its_path() {
+        let found = problems(
+            r#"{"routes": [{"name": "a", "canary": {"wieght": 5, "cluster": 7}},
+                           {"name": 3, "stable": "s", "extra": true}], "debgu": true}"#,
+        );
+        assert_eq!(
+            found,
+            [
+                "routes[0].canary.cluster: invalid type: number `7`, expected a string",
+                "routes[0].canary.wieght: unknown field `wieght`, expected one of `cluster`, `weight`, `sticky`, `seed`, `force`",
+                "routes[1].name: invalid type: number `3`, expected a string",
+                "routes[1].extra: unknown field `extra`, expected one of `name`, `match`, `stable`, `blue_green`, `canary`, `experiments`, `shadow`",
+                "debgu: unknown field `debgu`, expected one of `revision`, `debug`, `headers`, `overrides`, `routes`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_document_that_is_not_an_object_is_refused_at_the_root() {
+        assert_eq!(
+            problems("[]"),
+            ["$: invalid type: an array, expected an object"]
+        );
+        assert!(
+            problems("{")
+                .first()
+                .unwrap()
+                .starts_with("$: invalid JSON: EOF")
+        );
+    }
+
+    #[test]
+    fn enums_name_their_variants() {
+        let found = problems(r#"{"routes": [], "overrides": {"from": "everyone"}}"#);
+        assert_eq!(
+            found,
+            ["overrides.from: unknown variant `everyone`, expected `anyone` or `trusted`"]
+        );
+    }
+}
