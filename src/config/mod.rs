@@ -11,7 +11,7 @@ mod compile;
 mod read;
 
 pub use compile::compile;
-pub use read::{MAX_CONFIG_BYTES, parse};
+pub use read::{MAX_CONFIG_BYTES, Parsed, parse};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

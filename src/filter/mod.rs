@@ -167,7 +167,8 @@ fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMu
     removed
 }
 
-/// `route=checkout;target=canary;cluster=checkout-v2;shadow=0;exp.ranker=treatment;rev=r42`.
+/// `route=checkout;target=canary;cluster=checkout-v2;shadow=0;exp.ranker=treatment;rev=r42;reason=sticky`:
+/// the contract's fields, then why.
 fn describe(plan: &Plan, decision: Option<&Decision<'_>>) -> String {
     let mut out = String::with_capacity(128);
     if let Some(d) = decision {
@@ -182,11 +183,10 @@ fn describe(plan: &Plan, decision: Option<&Decision<'_>>) -> String {
         for (experiment, variant) in d.cohorts() {
             let _ = write!(out, "exp.{}={};", experiment.name, variant.name);
         }
-        let _ = write!(out, "reason={};", d.reason.as_str());
+        let _ = write!(out, "rev={};reason={}", plan.revision, d.reason.as_str());
     } else {
-        out.push_str("route=;");
+        let _ = write!(out, "route=;rev={}", plan.revision);
     }
-    let _ = write!(out, "rev={}", plan.revision);
     out
 }
 
@@ -225,5 +225,95 @@ impl Env for ProxyEnv<'_> {
 
     fn random(&mut self) -> u64 {
         self.rng.next_u64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Env;
+
+    struct Fixed;
+    impl Env for Fixed {
+        fn now_ms(&mut self) -> i64 {
+            0
+        }
+        fn source_ip(&mut self) -> Option<IpAddr> {
+            None
+        }
+        fn random(&mut self) -> u64 {
+            0
+        }
+    }
+
+    fn removed(plan: &Plan, headers: &[(&[u8], &[u8])]) -> Vec<String> {
+        let mut names = Vec::new();
+        remove_spoofable(plan, headers, |name| names.push(name.to_owned()));
+        names
+    }
+
+    #[test]
+    fn every_routing_header_a_client_sends_is_removed_once_whatever_its_case() {
+        let plan =
+            crate::config::load(br#"{"routes": [], "headers": {"cohort_prefix": "x-cohort-"}}"#)
+                .unwrap();
+        let headers: &[(&[u8], &[u8])] = &[
+            (b":authority", b"a"),
+            (b"x-switchyard-cluster", b"evil"),
+            (b"X-Switchyard-Cluster", b"evil-again"),
+            (b"x-switchyard-target", b"canary"),
+            (b"x-switchyard-shadow", b"evil-shadow"),
+            (b"x-cohort-ranker", b"treatment"),
+            (b"x-switchyard-token", b"guess"),
+            (b"x-switchyard-exp-ranker", b"not ours any more"),
+            (b"x-switchyard-decision", b"harmless"),
+        ];
+        assert_eq!(
+            removed(&plan, headers),
+            [
+                "x-switchyard-cluster",
+                "x-switchyard-target",
+                "x-switchyard-shadow",
+                "x-cohort-ranker",
+                "x-switchyard-token"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_filter_without_configuration_still_removes_the_default_routing_headers() {
+        let headers: &[(&[u8], &[u8])] = &[
+            (b"x-switchyard-cluster", b"evil"),
+            (b"x-switchyard-exp-a", b"b"),
+        ];
+        assert_eq!(
+            removed(&Plan::passthrough(), headers),
+            ["x-switchyard-cluster", "x-switchyard-exp-a"]
+        );
+        assert!(
+            removed(
+                &Plan::passthrough(),
+                &[(b"cookie", b"x-switchyard-cluster=1")]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_decision_header_reads_as_the_contract_shows() {
+        let plan = crate::config::load(
+            br#"{"revision": "r42", "routes": [{"name": "checkout", "stable": "checkout-v1",
+                "canary": {"cluster": "checkout-v2", "weight": 100},
+                "experiments": [{"name": "ranker", "key": ["header:x-user"],
+                    "variants": [{"name": "treatment", "weight": 1}, {"name": "control", "weight": 0}]}]}]}"#,
+        )
+        .unwrap();
+        let headers: &[(&[u8], &[u8])] = &[(b":path", b"/"), (b"x-user", b"u1")];
+        let decision = engine::decide(&plan, &Request::new(headers), &mut Fixed);
+        assert_eq!(
+            describe(&plan, decision.as_ref()),
+            "route=checkout;target=canary;cluster=checkout-v2;shadow=0;exp.ranker=treatment;rev=r42;reason=random"
+        );
+        assert_eq!(describe(&plan, None), "route=;rev=r42");
     }
 }
