@@ -31,6 +31,8 @@ pub fn start() {
 
 struct Root {
     plan: Rc<Plan>,
+    /// The revision of the last configuration applied; None while passing requests through.
+    applied: Option<Box<str>>,
     /// Seeds each stream's generator; a `Cell` because streams are created through `&self`.
     seeds: Cell<Rng>,
 }
@@ -39,6 +41,7 @@ impl Root {
     fn new() -> Root {
         Root {
             plan: Rc::new(Plan::passthrough()),
+            applied: None,
             seeds: Cell::new(Rng::seeded(0)),
         }
     }
@@ -65,6 +68,7 @@ impl RootContext for Root {
                     crate::config::q(&plan.revision),
                     plan.summary()
                 );
+                self.applied = Some(plan.revision.clone());
                 self.plan = Rc::new(plan);
                 true
             }
@@ -72,11 +76,17 @@ impl RootContext for Root {
                 for problem in &problems {
                     log::error!("switchyard: {problem}");
                 }
-                log::warn!(
-                    "switchyard: configuration rejected with {} problem(s); revision {} keeps serving",
-                    problems.len(),
-                    crate::config::q(&self.plan.revision)
-                );
+                match &self.applied {
+                    Some(revision) => log::warn!(
+                        "switchyard: configuration rejected with {} problem(s); revision {} keeps serving",
+                        problems.len(),
+                        crate::config::q(revision)
+                    ),
+                    None => log::warn!(
+                        "switchyard: configuration rejected with {} problem(s); no configuration applied yet",
+                        problems.len()
+                    ),
+                }
                 false
             }
         }
