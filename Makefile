@@ -11,6 +11,7 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 WASM := dist/switchyard.wasm
+FIXTURE := dist/minimal-filter.wasm
 WASM_TARGET := wasm32-wasip1
 WASM_BUDGET := 200000
 DEBIAN_PACKAGES := rustc-web cargo-web rust-web-src lld-22 wasi-libc binaryen
@@ -19,33 +20,45 @@ DEBIAN_PACKAGES := rustc-web cargo-web rust-web-src lld-22 wasi-libc binaryen
 WASM_RUSTFLAGS := -Zfmt-debug=none -Zlocation-detail=none
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: help wasm test demo bench lint clean toolchain schema
+.PHONY: help wasm fixtures test demo bench lint clean toolchain schema
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 wasm: $(WASM) ## Build dist/switchyard.wasm (release, LTO, wasm-opt when available)
 
-$(WASM): $(SOURCES)
-	@mkdir -p dist
+fixtures: $(FIXTURE) ## Build dist/minimal-filter.wasm, the smallest routing filter (test and bench baseline)
+
+# $(call build-wasm,<package dir>,<artifact name>,<output>): one recipe for every module, so the
+# baseline is built exactly like the filter it is compared with.
+define build-wasm
+	@mkdir -p $(dir $(3))
 	@if rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET); then \
-	  RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(WASM_RUSTFLAGS)" CARGO_TARGET_DIR=target/wasm-rustup \
+	  cd $(1) && RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(WASM_RUSTFLAGS)" CARGO_TARGET_DIR=$(CURDIR)/target/wasm-rustup \
 	  $(CARGO) build --release --lib --target $(WASM_TARGET); \
-	  cp target/wasm-rustup/$(WASM_TARGET)/release/switchyard.wasm $@.tmp; \
+	  cp $(CURDIR)/target/wasm-rustup/$(WASM_TARGET)/release/$(2).wasm $(CURDIR)/$(3).tmp; \
 	else \
 	  $(MAKE) --no-print-directory toolchain; \
-	  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-L /usr/lib/wasm32-wasi $(WASM_RUSTFLAGS)" \
-	  CARGO_TARGET_WASM32_WASIP1_LINKER=wasm-ld-22 CARGO_TARGET_DIR=target/wasm \
+	  cd $(1) && RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-L /usr/lib/wasm32-wasi $(WASM_RUSTFLAGS)" \
+	  CARGO_TARGET_WASM32_WASIP1_LINKER=wasm-ld-22 CARGO_TARGET_DIR=$(CURDIR)/target/wasm \
 	  /usr/bin/cargo build --release --lib --target $(WASM_TARGET) \
 	    -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size; \
-	  cp target/wasm/$(WASM_TARGET)/release/switchyard.wasm $@.tmp; \
+	  cp $(CURDIR)/target/wasm/$(WASM_TARGET)/release/$(2).wasm $(CURDIR)/$(3).tmp; \
 	fi
 	@if command -v wasm-opt >/dev/null; then \
 	  wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-sign-ext \
-	    --enable-nontrapping-float-to-int --enable-mutable-globals $@.tmp -o $@.tmp; fi
+	    --enable-nontrapping-float-to-int --enable-mutable-globals $(3).tmp -o $(3).tmp; fi
+endef
+
+$(WASM): $(SOURCES)
+	$(call build-wasm,.,switchyard,$@)
 	@size=$$(stat -c %s $@.tmp); echo "$@: $$size bytes (budget $(WASM_BUDGET))"; \
 	  [ $$size -le $(WASM_BUDGET) ] || { echo "$@ is over its size budget" >&2; rm -f $@.tmp; exit 1; }
 	@mv $@.tmp $@
+
+$(FIXTURE): $(wildcard tests/fixtures/minimal-filter/src/*.rs) tests/fixtures/minimal-filter/Cargo.toml
+	$(call build-wasm,tests/fixtures/minimal-filter,minimal_filter,$@)
+	@mv $@.tmp $@; echo "$@: $$(stat -c %s $@) bytes"
 
 toolchain: ## Install Debian's wasm toolchain when no rustup target is available
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -55,13 +68,13 @@ toolchain: ## Install Debian's wasm toolchain when no rustup target is available
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: $(WASM) ## Run every test: unit, schema, module in wasmtime, real Envoy
+test: $(WASM) $(FIXTURE) ## Run every test: unit, contract, schema, the module in wasmtime
 	$(CARGO) test --all-features --locked
 
 schema: ## Regenerate schema/switchyard.schema.json from the config types
 	UPDATE_SCHEMA=1 $(CARGO) test --all-features --locked --test schema
 
-lint: ## rustfmt and clippy, warnings are errors
+lint: $(WASM) $(FIXTURE) ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets --all-features --locked -- -D warnings
 

@@ -36,13 +36,15 @@ pub fn compile(config: &Config) -> Result<Plan, Vec<Problem>> {
             let mut names = HashSet::default();
             for (i, route) in list.iter().enumerate() {
                 let at = format!("routes[{i}]");
+                if let Some(name) = &route.name
+                    && !names.insert(name.as_str())
+                {
+                    c.problem(
+                        format!("{at}.name"),
+                        format!("duplicate route name {}", q(name)),
+                    );
+                }
                 if let Some((route, hosts, path)) = c.route(&at, route, &headers, &overrides) {
-                    if !names.insert(route.name.clone()) {
-                        c.problem(
-                            format!("{at}.name"),
-                            format!("duplicate route name {}", q(&route.name)),
-                        );
-                    }
                     index.insert(
                         u32::try_from(routes.len()).unwrap_or(u32::MAX),
                         &hosts,
@@ -308,6 +310,7 @@ impl Compiler {
 
     fn hosts(&mut self, at: &str, hosts: &[String]) -> Vec<HostPattern> {
         let mut patterns = Vec::new();
+        let mut any = false;
         for (i, host) in hosts.iter().enumerate() {
             let lower = host.to_ascii_lowercase();
             let valid_name = |s: &str| {
@@ -319,7 +322,7 @@ impl Compiler {
             let bracketed_ip = lower.starts_with('[') && lower.ends_with(']') && lower.len() > 2;
             match lower.strip_prefix("*.") {
                 // "*" alone is Envoy's way of saying any host.
-                None if lower == "*" => return Vec::new(),
+                None if lower == "*" => any = true,
                 Some(suffix) if valid_name(suffix) => {
                     patterns.push(HostPattern::Suffix(format!(".{suffix}")))
                 }
@@ -335,7 +338,7 @@ impl Compiler {
                 ),
             }
         }
-        patterns
+        if any { Vec::new() } else { patterns }
     }
 
     fn path(&mut self, at: &str, path: &str) -> Option<String> {
@@ -616,15 +619,15 @@ impl Compiler {
         let mut out = Vec::new();
         for (i, e) in experiments.iter().enumerate() {
             let at = format!("{at}[{i}]");
-            if let Some(experiment) = self.experiment(&at, e, inputs) {
-                if !names.insert(experiment.name.clone()) {
-                    self.problem(
-                        format!("{at}.name"),
-                        format!("duplicate experiment name {}", q(&experiment.name)),
-                    );
-                }
-                out.push(experiment);
+            if let Some(name) = &e.name
+                && !names.insert(name.as_str())
+            {
+                self.problem(
+                    format!("{at}.name"),
+                    format!("duplicate experiment name {}", q(name)),
+                );
             }
+            out.extend(self.experiment(&at, e, inputs));
         }
         out
     }

@@ -26,10 +26,7 @@ pub fn load(bytes: &[u8]) -> Result<crate::plan::Plan, Vec<Problem>> {
     }
     let mut problems = parsed.problems.clone();
     if let Err(more) = compiled {
-        problems.extend(
-            more.into_iter()
-                .filter(|p| !parsed.is_under_problem(&p.path)),
-        );
+        problems.extend(more.into_iter().filter(|p| !parsed.is_consequence(&p.path)));
     }
     Err(problems)
 }

@@ -23,13 +23,18 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// Whether `path` lies at or below a value that could not be read: problems found there
-    /// later are consequences, not news.
-    pub fn is_under_problem(&self, path: &str) -> bool {
-        self.problems.iter().any(|p| {
-            path.strip_prefix(p.path.as_str())
+    /// Whether `path` lies at, below or above a value that could not be read: problems found
+    /// there later (a required field now missing, an object now incomplete) are consequences of
+    /// that one, not news.
+    pub fn is_consequence(&self, path: &str) -> bool {
+        let within = |inner: &str, outer: &str| {
+            inner
+                .strip_prefix(outer)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-        })
+        };
+        self.problems
+            .iter()
+            .any(|p| within(path, &p.path) || within(&p.path, path))
     }
 }
 

@@ -1,0 +1,235 @@
+//! Shared by the contract suites: loading configurations, a scriptable `Env`, an owned view of a
+//! decision, and an independent GrowthBook reference (written from the JS SDK's `util.ts`, not
+//! from `src/hash.rs`) so that a wrong hash in the crate cannot agree with itself.
+
+#![allow(dead_code, reason = "each suite uses a different part of the helpers")]
+
+use serde_json::Value;
+use std::net::IpAddr;
+use switchyard::engine::{self, Env};
+use switchyard::plan::Plan;
+use switchyard::request::Request;
+
+/// The plan of a configuration that must be valid; the problems otherwise.
+pub fn load(config: &Value) -> Plan {
+    match switchyard::config::load(config.to_string().as_bytes()) {
+        Ok(plan) => plan,
+        Err(problems) => panic!(
+            "configuration refused:\n{}",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
+/// Every problem of a configuration that must be invalid, as `path: message` lines.
+pub fn problems_of_bytes(bytes: &[u8]) -> Vec<String> {
+    match switchyard::config::load(bytes) {
+        Ok(plan) => panic!("configuration accepted: {}", plan.summary()),
+        Err(problems) => problems.iter().map(ToString::to_string).collect(),
+    }
+}
+
+pub fn problems(config: &Value) -> Vec<String> {
+    problems_of_bytes(config.to_string().as_bytes())
+}
+
+/// `{"routes": [route]}`.
+pub fn one_route(route: Value) -> Value {
+    serde_json::json!({ "routes": [route] })
+}
+
+/// The proxy as the engine sees it: a clock, a client address and a seeded SplitMix64 generator
+/// (its own, not the crate's), counting how often each is asked.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    pub now_ms: i64,
+    pub source_ip: Option<IpAddr>,
+    state: u64,
+    pub random_calls: u64,
+}
+
+impl TestEnv {
+    pub fn seeded(seed: u64) -> TestEnv {
+        TestEnv {
+            now_ms: 0,
+            source_ip: None,
+            state: seed,
+            random_calls: 0,
+        }
+    }
+
+    pub fn at(now_ms: i64) -> TestEnv {
+        TestEnv {
+            now_ms,
+            ..TestEnv::seeded(1)
+        }
+    }
+
+    pub fn from_ip(ip: &str) -> TestEnv {
+        TestEnv {
+            source_ip: Some(ip.parse().expect("a test IP address")),
+            ..TestEnv::seeded(1)
+        }
+    }
+}
+
+impl Env for TestEnv {
+    fn now_ms(&mut self) -> i64 {
+        self.now_ms
+    }
+
+    fn source_ip(&mut self) -> Option<IpAddr> {
+        self.source_ip
+    }
+
+    fn random(&mut self) -> u64 {
+        self.random_calls += 1;
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// A decision with everything owned, so that tests compare plain values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub route: String,
+    pub target: &'static str,
+    pub cluster: String,
+    pub shadow: Option<String>,
+    pub reason: &'static str,
+    /// (experiment, variant) in the order the decision reports them.
+    pub cohorts: Vec<(String, String)>,
+}
+
+impl Outcome {
+    pub fn cohort(&self, experiment: &str) -> Option<&str> {
+        self.cohorts
+            .iter()
+            .find(|(e, _)| e == experiment)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Decide for a request given as header pairs (pseudo-headers included).
+pub fn decide(plan: &Plan, headers: &[(&str, &str)], env: &mut TestEnv) -> Option<Outcome> {
+    let pairs: Vec<(&[u8], &[u8])> = headers
+        .iter()
+        .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+        .collect();
+    decide_bytes(plan, &pairs, env)
+}
+
+pub fn decide_bytes(plan: &Plan, pairs: &[(&[u8], &[u8])], env: &mut TestEnv) -> Option<Outcome> {
+    let request = Request::new(pairs);
+    engine::decide(plan, &request, env).map(|d| Outcome {
+        route: d.route.name.to_string(),
+        target: d.target.as_str(),
+        cluster: d.cluster.to_string(),
+        shadow: d.shadow.map(str::to_string),
+        reason: d.reason.as_str(),
+        cohorts: d
+            .cohorts()
+            .map(|(e, v)| (e.name.to_string(), v.name.to_string()))
+            .collect(),
+    })
+}
+
+/// A GET for `host` + `path` with extra headers.
+pub fn get<'a>(
+    host: &'a str,
+    path: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut headers = vec![(":authority", host), (":path", path), (":method", "GET")];
+    headers.extend_from_slice(extra);
+    headers
+}
+
+/// Bounds for a count of successes among `n` draws of probability `p`: the mean ± 6 standard
+/// deviations of the binomial, wide enough that a seeded run never flakes and narrow enough that
+/// a wrong share (or a constant draw) falls outside.
+pub fn six_sigma(n: u32, p: f64) -> (f64, f64) {
+    let mean = f64::from(n) * p;
+    let sd = (f64::from(n) * p * (1.0 - p)).sqrt();
+    (mean - 6.0 * sd, mean + 6.0 * sd)
+}
+
+pub fn assert_within(count: u32, n: u32, p: f64, what: &str) {
+    let (low, high) = six_sigma(n, p);
+    let count = f64::from(count);
+    assert!(
+        (low..=high).contains(&count),
+        "{what}: {count} of {n}, expected {low:.0}..={high:.0} (p = {p})"
+    );
+}
+
+/// GrowthBook's reference arithmetic, transcribed from the JS SDK (`packages/sdk-js/src/util.ts`).
+pub mod growthbook {
+    /// `hashFnv32a`: FNV-1a over UTF-16 code units (`charCodeAt`).
+    pub fn fnv32a(s: &str) -> u32 {
+        s.encode_utf16().fold(0x811c_9dc5_u32, |h, unit| {
+            (h ^ u32::from(unit)).wrapping_mul(0x0100_0193)
+        })
+    }
+
+    /// `hash(seed, value, version)`.
+    pub fn hash(seed: &str, value: &str, version: u8) -> f64 {
+        match version {
+            1 => f64::from(fnv32a(&format!("{value}{seed}")) % 1000) / 1000.0,
+            2 => {
+                f64::from(fnv32a(&fnv32a(&format!("{seed}{value}")).to_string()) % 10000) / 10000.0
+            }
+            _ => panic!("no hash version {version}"),
+        }
+    }
+
+    /// `getBucketRanges(n, coverage, weights)` with valid weights.
+    pub fn ranges(coverage: f64, weights: &[f64]) -> Vec<(f64, f64)> {
+        let mut cumulative = 0.0;
+        weights
+            .iter()
+            .map(|w| {
+                let start = cumulative;
+                cumulative += w;
+                (start, start + coverage * w)
+            })
+            .collect()
+    }
+
+    /// `chooseVariation(n, ranges)`.
+    pub fn choose(n: f64, ranges: &[(f64, f64)]) -> Option<usize> {
+        ranges.iter().position(|&(s, e)| n >= s && n < e)
+    }
+
+    /// `inNamespace(value, [id, start, end])`.
+    pub fn in_namespace(value: &str, id: &str, start: f64, end: f64) -> bool {
+        let n = hash(&format!("__{id}"), value, 1);
+        n >= start && n < end
+    }
+
+    /// The bucket of `hash(seed, value, 2)` in basis points, for weights in 0.01 % steps.
+    pub fn basis_points_v2(seed: &str, value: &str) -> u32 {
+        fnv32a(&fnv32a(&format!("{seed}{value}")).to_string()) % 10000
+    }
+}
+
+/// Keys for the sweeps: ASCII ids plus non-ASCII ones (BMP, astral, combining) so that hashing
+/// bytes instead of UTF-16 code units shows.
+pub fn keys(n: u32) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 5 {
+            0 => format!("user-{i}"),
+            1 => format!("ユーザー{i}"),
+            2 => format!("naïve-café-{i}"),
+            3 => format!("😀{i}𝒳"),
+            _ => format!("e\u{301}{i}"),
+        })
+        .collect()
+}
