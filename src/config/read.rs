@@ -9,7 +9,9 @@ use super::{
     BlueGreen, Canary, Colour, Config, Experiment, HeaderMatch, Headers, Match, Namespace,
     OverrideFrom, Overrides, Problem, Route, Selector, Shadow, SwitchAt, Variant,
 };
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::Cell;
 
 /// Largest configuration accepted, in bytes. Far above a 10,000-route config (about 2 MB).
 pub const MAX_CONFIG_BYTES: usize = 16 << 20;
@@ -52,8 +54,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Vec<Problem>> {
             bytes.len()
         )));
     }
-    let document: Value =
-        serde_json::from_slice(bytes).map_err(|e| root(format!("invalid JSON: {e}")))?;
+    let document = read_document(bytes)?;
     let mut reader = Reader::default();
     match Config::read(&mut reader, &document, &Path::Root) {
         Some(config) => Ok(Parsed {
@@ -61,6 +62,105 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Vec<Problem>> {
             problems: reader.problems,
         }),
         None => Err(reader.problems),
+    }
+}
+
+/// The JSON document, refusing a key repeated in one object: `serde_json::Value` would keep
+/// the last value without a word, and a rollout must never hinge on which of two was meant.
+fn read_document(bytes: &[u8]) -> Result<Value, Vec<Problem>> {
+    let duplicate = Cell::new(None);
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let document = Document {
+        at: &Path::Root,
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut json)
+    .and_then(|document| json.end().map(|()| document));
+    document.map_err(|e| {
+        let (path, message) = match duplicate.take() {
+            Some(path) => (path, format!("{e}")),
+            None => ("$".into(), format!("invalid JSON: {e}")),
+        };
+        vec![Problem { path, message }]
+    })
+}
+
+/// Builds a `Value` like serde_json's own visitor, tracking where it is to name a duplicate.
+struct Document<'a> {
+    at: &'a Path<'a>,
+    /// The path of the first repeated key, set when reading stops because of it.
+    duplicate: &'a Cell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Document<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Document<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.into()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(item) = items.next_element_seed(Document {
+            at: &Path::Index(self.at, out.len()),
+            duplicate: self.duplicate,
+        })? {
+            out.push(item);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = members.next_key::<String>()? {
+            let at = Path::Key(self.at, &key);
+            if out.contains_key(&key) {
+                self.duplicate.set(Some(at.render()));
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            let value = members.next_value_seed(Document {
+                at: &at,
+                duplicate: self.duplicate,
+            })?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -371,6 +471,20 @@ mod tests {
                 .first()
                 .unwrap()
                 .starts_with("$: invalid JSON: EOF")
+        );
+    }
+
+    #[test]
+    fn a_key_repeated_in_one_object_is_refused_at_its_path() {
+        let found =
+            problems(r#"{"routes": [{"name": "a", "canary": {"weight": 0, "weight": 100}}]}"#);
+        assert_eq!(
+            found,
+            ["routes[0].canary.weight: duplicate field `weight` at line 1 column 58"]
+        );
+        assert_eq!(
+            problems(r#"{"routes": [], "routes": []}"#),
+            ["routes: duplicate field `routes` at line 1 column 23"]
         );
     }
 

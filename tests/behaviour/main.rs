@@ -1,0 +1,15 @@
+//! Behaviour suites: the compiled module, `dist/switchyard.wasm`, run request by request in the
+//! wasmtime host (`tests/host`) as Envoy runs it, one file per capability. One test binary for
+//! all of them, so the host and wasmtime are linked once.
+
+#[path = "../host/mod.rs"]
+mod host;
+
+mod blue_green;
+mod canary;
+mod configuration;
+mod debug;
+mod experiments;
+mod long_run;
+mod shadow;
+mod spoofing;
