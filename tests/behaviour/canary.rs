@@ -2,12 +2,12 @@
 //! proxies, weight ramps pushed as new configurations, force overrides and who may use them, and
 //! the headers a matched request leaves the filter with.
 //!
-//! Expected sides of sticky keys come from `crate::experiments::growthbook`, an independent
+//! Expected sides of sticky keys come from `crate::growthbook`, an independent
 //! transcription of GrowthBook's arithmetic, never from `src/hash.rs`. Statistical tests are
 //! seeded (`Host::with_seed`) and bounded by the binomial mean ± 6 standard deviations of their
 //! sample size (`assert_within`), stated next to each.
 
-use crate::experiments::growthbook as gb;
+use crate::growthbook as gb;
 use crate::host::{Action, Host, SWITCHYARD, Vm};
 use serde_json::{Value, json};
 

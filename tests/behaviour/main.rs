@@ -2,6 +2,8 @@
 //! wasmtime host (`tests/host`) as Envoy runs it, one file per capability. One test binary for
 //! all of them, so the host and wasmtime are linked once.
 
+#[path = "../common/growthbook.rs"]
+mod growthbook;
 #[path = "../host/mod.rs"]
 mod host;
 

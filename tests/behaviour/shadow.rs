@@ -2,12 +2,12 @@
 //! sampling that mirrors a fixed set of users on every worker, the methods allow-list, and the
 //! shadow header's value.
 //!
-//! Expected keyed decisions come from `crate::experiments::growthbook` (independent of
+//! Expected keyed decisions come from `crate::growthbook` (independent of
 //! `src/hash.rs`). Statistical tests are seeded (`Host::with_seed`) and bounded by the binomial
 //! mean ± 6 standard deviations of their sample size (`assert_within`), stated next to each.
 
 use crate::canary::{Upstream, assert_within, configured, get, keys, request, send};
-use crate::experiments::growthbook as gb;
+use crate::growthbook as gb;
 use crate::host::{Host, SWITCHYARD, Vm};
 use serde_json::{Value, json};
 

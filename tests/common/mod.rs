@@ -170,55 +170,7 @@ pub fn assert_within(count: u32, n: u32, p: f64, what: &str) {
     );
 }
 
-/// GrowthBook's reference arithmetic, transcribed from the JS SDK (`packages/sdk-js/src/util.ts`).
-pub mod growthbook {
-    /// `hashFnv32a`: FNV-1a over UTF-16 code units (`charCodeAt`).
-    pub fn fnv32a(s: &str) -> u32 {
-        s.encode_utf16().fold(0x811c_9dc5_u32, |h, unit| {
-            (h ^ u32::from(unit)).wrapping_mul(0x0100_0193)
-        })
-    }
-
-    /// `hash(seed, value, version)`.
-    pub fn hash(seed: &str, value: &str, version: u8) -> f64 {
-        match version {
-            1 => f64::from(fnv32a(&format!("{value}{seed}")) % 1000) / 1000.0,
-            2 => {
-                f64::from(fnv32a(&fnv32a(&format!("{seed}{value}")).to_string()) % 10000) / 10000.0
-            }
-            _ => panic!("no hash version {version}"),
-        }
-    }
-
-    /// `getBucketRanges(n, coverage, weights)` with valid weights.
-    pub fn ranges(coverage: f64, weights: &[f64]) -> Vec<(f64, f64)> {
-        let mut cumulative = 0.0;
-        weights
-            .iter()
-            .map(|w| {
-                let start = cumulative;
-                cumulative += w;
-                (start, start + coverage * w)
-            })
-            .collect()
-    }
-
-    /// `chooseVariation(n, ranges)`.
-    pub fn choose(n: f64, ranges: &[(f64, f64)]) -> Option<usize> {
-        ranges.iter().position(|&(s, e)| n >= s && n < e)
-    }
-
-    /// `inNamespace(value, [id, start, end])`.
-    pub fn in_namespace(value: &str, id: &str, start: f64, end: f64) -> bool {
-        let n = hash(&format!("__{id}"), value, 1);
-        n >= start && n < end
-    }
-
-    /// The bucket of `hash(seed, value, 2)` in basis points, for weights in 0.01 % steps.
-    pub fn basis_points_v2(seed: &str, value: &str) -> u32 {
-        fnv32a(&fnv32a(&format!("{seed}{value}")).to_string()) % 10000
-    }
-}
+pub mod growthbook;
 
 /// Keys for the sweeps: ASCII ids plus non-ASCII ones (BMP, astral, combining) so that hashing
 /// bytes instead of UTF-16 code units shows.
