@@ -40,18 +40,7 @@ impl Plan {
     /// Whether a request header must never reach an upstream as the client sent it: anything the
     /// filter writes (cluster, target, shadow, cohorts) and the override token.
     pub fn is_spoofable(&self, name: &[u8]) -> bool {
-        let h = &self.headers;
-        [
-            &h.cluster,
-            &h.target,
-            &h.shadow,
-            &self.overrides.token_header,
-        ]
-        .iter()
-        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-            || name
-                .get(..h.cohort_prefix.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(h.cohort_prefix.as_bytes()))
+        self.headers.is_routing(&self.overrides.token_header, name)
     }
 
     /// One line for the log: `routes=3 canaries=1 experiments=2 shadows=1`.
@@ -74,6 +63,21 @@ pub struct HeaderNames {
     pub shadow: Box<str>,
     pub cohort_prefix: Box<str>,
     pub decision: Box<str>,
+}
+
+impl HeaderNames {
+    /// Whether `name` is one the filter writes on requests (cluster, target, shadow, a cohort)
+    /// or the override `token_header`: removed from every request, and never read as an input.
+    pub fn is_routing(&self, token_header: &str, name: &[u8]) -> bool {
+        [&*self.cluster, &*self.target, &*self.shadow, token_header]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            // Empty only while an invalid configuration is being compiled.
+            || (!self.cohort_prefix.is_empty()
+                && name
+                    .get(..self.cohort_prefix.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(self.cohort_prefix.as_bytes())))
+    }
 }
 
 impl Default for HeaderNames {

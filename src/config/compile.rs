@@ -836,9 +836,7 @@ struct Inputs<'a> {
 
 impl Inputs<'_> {
     fn is_written(&self, name: &str) -> bool {
-        let h = self.headers;
-        [&*h.cluster, &*h.target, &*h.shadow, self.token_header].contains(&name)
-            || (!h.cohort_prefix.is_empty() && name.starts_with(&*h.cohort_prefix))
+        self.headers.is_routing(self.token_header, name.as_bytes())
     }
 }
 
