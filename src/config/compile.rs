@@ -376,6 +376,10 @@ impl Compiler {
         out
     }
 
+    fn required_cluster(&mut self, at: &str, cluster: &Option<String>) -> Option<Box<str>> {
+        self.required(at, cluster).and_then(|c| self.cluster(at, c))
+    }
+
     fn cluster(&mut self, at: &str, cluster: &str) -> Option<Box<str>> {
         let ok = !cluster.is_empty()
             && cluster.len() <= MAX_NAME_LEN
@@ -533,12 +537,8 @@ impl Compiler {
         inputs: &Inputs<'_>,
     ) -> Option<plan::BlueGreen> {
         let active = self.required(&format!("{at}.active"), &bg.active).copied();
-        let blue = self
-            .required(&format!("{at}.blue"), &bg.blue)
-            .and_then(|c| self.cluster(&format!("{at}.blue"), c));
-        let green = self
-            .required(&format!("{at}.green"), &bg.green)
-            .and_then(|c| self.cluster(&format!("{at}.green"), c));
+        let blue = self.required_cluster(&format!("{at}.blue"), &bg.blue);
+        let green = self.required_cluster(&format!("{at}.green"), &bg.green);
         let preview = match &bg.preview {
             Some(p) => self.selector(&format!("{at}.preview"), p, inputs),
             None => Some(plan::Selector::default()),
@@ -580,9 +580,7 @@ impl Compiler {
         route: &str,
         inputs: &Inputs<'_>,
     ) -> Option<plan::Canary> {
-        let cluster = self
-            .required(&format!("{at}.cluster"), &canary.cluster)
-            .and_then(|c| self.cluster(&format!("{at}.cluster"), c));
+        let cluster = self.required_cluster(&format!("{at}.cluster"), &canary.cluster);
         let weight = self.percent(&format!("{at}.weight"), canary.weight);
         let sticky = self.keys(&format!("{at}.sticky"), &canary.sticky, inputs);
         let seed = self.seed(&format!("{at}.seed"), &canary.seed, || route.into());
@@ -803,9 +801,7 @@ impl Compiler {
         route: &str,
         inputs: &Inputs<'_>,
     ) -> Option<plan::Shadow> {
-        let cluster = self
-            .required(&format!("{at}.cluster"), &shadow.cluster)
-            .and_then(|c| self.cluster(&format!("{at}.cluster"), c));
+        let cluster = self.required_cluster(&format!("{at}.cluster"), &shadow.cluster);
         let percent = self.percent(&format!("{at}.percent"), shadow.percent);
         let key = self.keys(&format!("{at}.key"), &shadow.key, inputs);
         let seed = self.seed(&format!("{at}.seed"), &shadow.seed, || {
