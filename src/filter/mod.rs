@@ -82,8 +82,10 @@ impl RootContext for Root {
                         problems.len(),
                         crate::config::q(revision)
                     ),
+                    // Envoy builds a new plugin for every ECDS update: this one never applied
+                    // anything, but the one before it (if any) keeps serving.
                     None => log::warn!(
-                        "switchyard: configuration rejected with {} problem(s); no configuration applied yet",
+                        "switchyard: configuration rejected with {} problem(s); the previous configuration, if any, keeps serving",
                         problems.len()
                     ),
                 }

@@ -1,0 +1,475 @@
+#!/usr/bin/env python3
+"""The traffic side of `make demo` (envoy/demo.sh starts and stops Envoy).
+
+Sends requests from simulated users to Envoy with Switchyard, then reads back what happened from
+the responses: the upstream that answered (its body), the decision (the `x-switchyard-decision`
+header, on with `debug`), and what the upstream received (`x-echo-*`); and from Envoy's stats, what
+the shadow upstream received. It prints each share beside the value the configuration asks for,
+pushes the second configuration with envoy/push-config, and does it all again.
+
+Python 3 standard library only; two threads, each with one keep-alive connection.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+THREADS = 2
+MARKER = "x-switchyard-mirrored"
+
+# What the simulated users do, with weights: (method, path).
+MIX = [(("GET", "/checkout/cart"), 50), (("POST", "/checkout/pay"), 15),
+       (("GET", "/web/"), 25), (("GET", "/static/logo.png"), 10)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Traffic
+
+
+class Response:
+    __slots__ = ("user", "method", "status", "served_by", "decision", "echo_target", "echo_ranker")
+
+
+def decision_fields(value):
+    """`route=checkout;target=canary;...;exp.ranker=control` as a dict."""
+    return dict(part.split("=", 1) for part in value.split(";") if "=" in part)
+
+
+def send_all(front, requests, done, results):
+    url = urllib.parse.urlsplit(front)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    for user, method, path in requests:
+        body = b'{"items": 1}' if method == "POST" else None
+        headers = {"Cookie": f"theme=dark; uid={user}"}
+        if body:
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                text = resp.read().decode(errors="replace").strip()
+                break
+            except (http.client.HTTPException, OSError):
+                conn.close()  # the server closed a keep-alive connection; one retry
+                if attempt == 2:
+                    raise
+        r = Response()
+        r.user, r.method, r.status, r.served_by = user, method, resp.status, text
+        r.decision = decision_fields(resp.getheader("x-switchyard-decision", ""))
+        r.echo_target = resp.getheader("x-echo-target", "")
+        r.echo_ranker = resp.getheader("x-echo-ranker", "")
+        results.append(r)
+        done[0] += 1
+    conn.close()
+
+
+def drive(front, users, count, seed):
+    rng = random.Random(seed)
+    choices, weights = zip(*MIX)
+    plan = [(rng.choice(users),) + rng.choices(choices, weights)[0] for _ in range(count)]
+    results = [[] for _ in range(THREADS)]
+    done = [[0] for _ in range(THREADS)]
+    errors = []
+
+    def worker(i):
+        try:
+            send_all(front, plan[i::THREADS], done[i], results[i])
+        except Exception as e:  # reported below; the demo fails
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(THREADS)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    tty = sys.stdout.isatty()
+    next_line = 0.25
+    while any(t.is_alive() for t in threads):
+        time.sleep(0.1)
+        n = sum(d[0] for d in done)
+        elapsed = time.monotonic() - start
+        line = f"  sending {count} requests as {len(users)} users ({THREADS} connections): " \
+               f"{n}/{count}, {n / elapsed:.0f} requests/s"
+        if tty:
+            print("\r" + line, end="", flush=True)
+        elif n / count >= next_line:
+            print(line, flush=True)
+            next_line += 0.25
+    elapsed = time.monotonic() - start
+    if tty:
+        print("\r" + " " * 100 + "\r", end="")
+    if errors:
+        raise SystemExit(f"demo: traffic failed: {errors[0]!r}")
+    return [r for rs in results for r in rs], elapsed
+
+
+# ---------------------------------------------------------------------------------------------
+# Envoy's stats
+
+
+def stats(admin, prefix):
+    url = f"{admin}/stats?filter=^{urllib.parse.quote(prefix)}"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        out = {}
+        for line in r.read().decode().splitlines():
+            key, _, value = line.partition(": ")
+            if value.strip().isdigit():
+                out[key] = int(value)
+        return out
+
+
+def shadow_arrivals(admin, cluster):
+    """Requests the shadow upstream answered: with the marker (2xx) and without (4xx)."""
+    s = stats(admin, f"http.{cluster}.downstream_rq_")
+    return s.get(f"http.{cluster}.downstream_rq_2xx", 0), s.get(f"http.{cluster}.downstream_rq_4xx", 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the configuration asks for, and what GrowthBook's hashing gives for these very users
+
+
+def fnv1a32(s):
+    """32-bit FNV-1a over UTF-16 code units, as GrowthBook's SDKs compute it."""
+    b = s.encode("utf-16-le")
+    h = 0x811C9DC5
+    for i in range(0, len(b), 2):
+        h = ((h ^ int.from_bytes(b[i:i + 2], "little")) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def bucket(version, seed, key):
+    if version == 1:
+        return (fnv1a32(key + seed) % 1000) / 1000
+    return (fnv1a32(str(fnv1a32(seed + key))) % 10000) / 10000
+
+
+def key_of(sources, user):
+    """The key the filter will find in our requests (only cookies are sent), or None."""
+    cookies = {"theme": "dark", "uid": user}
+    for source in sources:
+        kind, _, name = source.partition(":")
+        if kind == "cookie" and cookies.get(name):
+            return cookies[name]
+    return None
+
+
+def variant_of(e, user):
+    key = key_of(e["key"], user)
+    if key is None:
+        return None
+    ns = e.get("namespace")
+    if ns and not ns["start"] <= bucket(1, "__" + ns["id"], key) < ns["end"]:
+        return None
+    b, start = bucket(e.get("hash_version", 2), e.get("seed", e["name"]), key), 0.0
+    for v in e["variants"]:
+        end = start + e.get("coverage", 1) * v["weight"]
+        if start <= b < end:
+            return v
+        start += v["weight"]
+    return None
+
+
+def predict(route, user):
+    """(cluster, target, {experiment: variant}) for a request of this user, or None when the
+    filter draws at random (a canary without a sticky key)."""
+    cohorts = {e["name"]: variant_of(e, user) for e in route.get("experiments", [])}
+    if "blue_green" in route:
+        target = active_colour(route["blue_green"])
+        cluster = route["blue_green"][target]
+    else:
+        cluster, target = route["stable"], "stable"
+    canary = route.get("canary")
+    if canary:
+        key = key_of(canary.get("sticky", []), user)
+        if key is None:
+            return None
+        if bucket(2, canary.get("seed", route["name"]), key) < canary["weight"] / 100:
+            return canary["cluster"], "canary", {n: v and v["name"] for n, v in cohorts.items()}
+    for v in cohorts.values():
+        if v and "cluster" in v:
+            cluster = v["cluster"]
+            break
+    return cluster, target, {n: v and v["name"] for n, v in cohorts.items()}
+
+
+def active_colour(bg):
+    at = bg.get("switch_at")
+    if at and datetime.fromisoformat(at["at"].replace("Z", "+00:00")) <= datetime.now(timezone.utc):
+        return at["active"]
+    return bg["active"]
+
+
+def configured_clusters(route):
+    """[(cluster, target, share)] of the route's requests, when keys are spread evenly."""
+    w = route.get("canary", {}).get("weight", 0) / 100
+    rows = []
+    if "blue_green" in route:
+        bg = route["blue_green"]
+        active = active_colour(bg)
+        for colour in ("blue", "green"):
+            rows.append([bg[colour], colour, (1 - w) if colour == active else 0.0])
+        base = next(r for r in rows if r[1] == active)
+    else:
+        base = [route["stable"], "stable", 1 - w]
+        rows.append(base)
+    # The first experiment with a variant cluster takes its variants' share of the non-canary part.
+    for e in route.get("experiments", []):
+        if any("cluster" in v for v in e["variants"]):
+            for v in e["variants"]:
+                if "cluster" in v:
+                    share = (1 - w) * enrolment(e) * v["weight"]
+                    rows.append([v["cluster"], base[1], share])
+                    base[2] -= share
+            break
+    if "canary" in route:
+        rows.append([route["canary"]["cluster"], "canary", w])
+    return rows
+
+
+def enrolment(experiment):
+    ns = experiment.get("namespace")
+    return experiment.get("coverage", 1) * ((ns["end"] - ns["start"]) if ns else 1)
+
+
+def pct(x):
+    return f"{100 * x:.1f}%"
+
+
+def conf(x):
+    return f"{100 * x:g}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# The tables
+
+HEAD = f"{'requests':>9}{'share':>9}{'configured':>12}{'predicted':>11}"
+
+
+def row(n, total, configured, predicted):
+    predicted = "-" if predicted is None else pct(predicted / max(total, 1))
+    return f"{n:>9}{pct(n / max(total, 1)):>9}{configured:>12}{predicted:>11}"
+
+
+def report(title, config, results, elapsed, users, admin, shadow_before, explain):
+    routes = {r["name"]: r for r in config["routes"]}
+    by_route = defaultdict(list)
+    for r in results:
+        by_route[r.decision.get("route", "?")].append(r)
+    failed = sum(r.status != 200 for r in results)
+    revisions = Counter(r.decision.get("rev", "?") for r in results)
+    print(f"\n{title}")
+    print(f"  {len(results)} requests from {len(users)} users in {elapsed:.1f} s "
+          f"({len(results) / elapsed:.0f}/s), {failed} failed; "
+          + ", ".join(f"revision {rev} served {n}" for rev, n in revisions.most_common()))
+    predictions = {id(r): predict(routes[name], r.user)
+                   for name, got in by_route.items() if name in routes for r in got}
+
+    # Clusters and targets: the cluster is the upstream that answered, the target the filter's.
+    print(f"\n  {'route':<10}{'cluster':<14}{'target':<9}{HEAD}")
+    for name, route in routes.items():
+        got = by_route.get(name, [])
+        counts = Counter((r.served_by, r.decision.get("target", "?")) for r in got)
+        guessed = [predictions[id(r)] for r in got]
+        predicted = None if None in guessed else Counter(g[:2] for g in guessed)
+        rows = [(c, t, conf(share)) for c, t, share in configured_clusters(route)]
+        rows += [(c, t, "-") for c, t in counts if (c, t) not in {(c, t) for c, t, _ in rows}]
+        label = name
+        for cluster, target, configured in rows:
+            p = None if predicted is None else predicted.get((cluster, target), 0)
+            print(f"  {label:<10}{cluster:<14}{target:<9}"
+                  f"{row(counts.get((cluster, target), 0), len(got), configured, p)}")
+            label = ""
+    unmatched = by_route.get("", [])
+    for cluster, n in Counter(r.served_by for r in unmatched).items():
+        print(f"  {'(none)':<10}{cluster:<14}{'-':<9}{n:>9}{pct(n / len(unmatched)):>9}"
+              f"{'':>4}no route matched: Envoy's default route")
+
+    # Experiments: the cohort the filter wrote.
+    experiments = [(name, e) for name, route in routes.items() for e in route.get("experiments", [])]
+    if experiments:
+        print(f"\n  {'experiment':<24}{'variant':<9}{HEAD}")
+        for route_name, e in experiments:
+            got = by_route.get(route_name, [])
+            counts = Counter(r.decision.get(f"exp.{e['name']}", "(none)") for r in got)
+            guessed = [predictions[id(r)] for r in got]
+            predicted = None if None in guessed else Counter(g[2][e["name"]] or "(none)" for g in guessed)
+            shares = [(v["name"], enrolment(e) * v["weight"]) for v in e["variants"]]
+            if enrolment(e) < 1:
+                shares.append(("(none)", 1 - enrolment(e)))
+            label = f"{route_name}.{e['name']}"
+            for variant, share in shares:
+                p = None if predicted is None else predicted.get(variant, 0)
+                print(f"  {label:<24}{variant:<9}{row(counts.get(variant, 0), len(got), conf(share), p)}")
+                label = ""
+
+    # Shadow: requests the filter picked (at random: nothing to predict), and what arrived.
+    for name, route in routes.items():
+        if "shadow" not in route:
+            continue
+        sh = route["shadow"]
+        got = by_route.get(name, [])
+        picked = sum(r.decision.get("shadow") == "1" for r in got)
+        marked, unmarked = wait_for_shadow(admin, sh["cluster"], shadow_before, picked)
+        print(f"\n  {'shadow ' + name + ' → ' + sh['cluster']:<33}{HEAD}")
+        methods = sh.get("methods", ["GET", "HEAD", "OPTIONS"])
+        for method in sorted({r.method for r in got}):
+            of = [r for r in got if r.method == method]
+            n = sum(r.decision.get("shadow") == "1" for r in of)
+            share = sh["percent"] / 100 if method in methods else 0
+            print(f"  {'  ' + method + ' mirrored':<33}{row(n, len(of), conf(share), None)}")
+        print(f"  {sh['cluster']} received {marked} copies marked {MARKER} (the filter picked "
+              f"{picked}),\n  and {unmarked} requests without the marker")
+
+    if explain:
+        print("\n  predicted: what GrowthBook's hashing, recomputed here in Python, gives for the users\n"
+              "  who sent these requests. Configured vs predicted is chance (which users came);\n"
+              "  measured vs predicted would be a bug.")
+
+    # Envoy followed every decision, upstreams saw the filter's headers, decisions match the hash.
+    matched = [r for r in results if r.decision.get("route")]
+    wrong = sum(r.served_by != r.decision.get("cluster") for r in matched)
+    wrong += sum(r.served_by != "default" for r in unmatched)
+    echo = sum((r.echo_target, r.echo_ranker) != (r.decision.get("target", ""), r.decision.get("exp.ranker", ""))
+               for r in results)
+    judged = [r for r in matched if predictions.get(id(r))]
+    agree = sum(predictions[id(r)] == (r.decision.get("cluster"), r.decision.get("target"),
+                                       {n: r.decision.get(f"exp.{n}") for n in predictions[id(r)][2]})
+                for r in judged)
+    print(f"\n  served by the cluster the decision named: {len(results) - wrong}/{len(results)}; "
+          f"upstream received the target and cohort\n  headers as decided: {len(results) - echo}/{len(results)}; "
+          f"decisions equal to the prediction: {agree}/{len(judged)}")
+    return by_route, predictions
+
+
+def wait_for_shadow(admin, cluster, before, picked, timeout=3.0):
+    """Mirrored copies are sent alongside the request, and may land a moment after its response."""
+    deadline = time.monotonic() + timeout
+    while True:
+        marked, unmarked = shadow_arrivals(admin, cluster)
+        marked, unmarked = marked - before[cluster][0], unmarked - before[cluster][1]
+        if marked >= picked or time.monotonic() > deadline:
+            return marked, unmarked
+        time.sleep(0.05)
+
+
+def canary_users(config, by_route):
+    """{route: {user: {in the canary, per request}}} for routes with a canary."""
+    out = {}
+    for route in config["routes"]:
+        if "canary" in route:
+            out[route["name"]] = {}
+            for r in by_route.get(route["name"], []):
+                out[route["name"]].setdefault(r.user, set()).add(r.decision.get("target") == "canary")
+    return out
+
+
+def in_canary(route, user):
+    p = predict(route, user)
+    return p is not None and p[1] == "canary"
+
+
+def stickiness(config, seen):
+    for name, users in seen.items():
+        route = next(r for r in config["routes"] if r["name"] == name)
+        flip = sum(len(s) > 1 for s in users.values())
+        on = sum(True in s for s in users.values())
+        predicted = sum(in_canary(route, u) for u in users)
+        print(f"  {name} users on the canary: {on}/{len(users)} = {pct(on / len(users))} "
+              f"(configured {route['canary']['weight']:g}%, predicted {pct(predicted / len(users))}); "
+              f"users who saw both sides: {flip}")
+
+
+def moved(before_cfg, after_cfg, before, after):
+    for name in before:
+        if name not in after:
+            continue
+        r0 = next(r for r in before_cfg["routes"] if r["name"] == name)
+        r1 = next(r for r in after_cfg["routes"] if r["name"] == name)
+        w0, w1 = r0["canary"]["weight"], r1["canary"]["weight"]
+        common = [u for u in before[name] if u in after[name]]
+        was_on = [u for u in common if True in before[name][u]]
+        was_off = [u for u in common if True not in before[name][u]]
+        stayed = sum(True in after[name][u] for u in was_on)
+        went = sum(True in after[name][u] for u in was_off)
+        configured = (w1 - w0) / (100 - w0) if w1 > w0 and w0 < 100 else 0
+        predicted = sum(in_canary(r1, u) for u in was_off)
+        print(f"  {name} canary {w0:g}% → {w1:g}%, users seen before and after: of {len(was_on)} on the "
+              f"canary before, {stayed} still are;\n  of {len(was_off)} on stable, {went} moved over = "
+              f"{pct(went / max(len(was_off), 1))} (configured ({w1:g}−{w0:g})/(100−{w0:g}) = {pct(configured)}, "
+              f"predicted {pct(predicted / max(len(was_off), 1))})")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def describe_push(before, after):
+    changes = []
+    old = {r["name"]: r for r in before["routes"]}
+    for r in after["routes"]:
+        o = old.get(r["name"], {})
+        w0, w1 = o.get("canary", {}).get("weight"), r.get("canary", {}).get("weight")
+        if w0 != w1:
+            changes.append(f"{r['name']} canary {w0:g}% → {w1:g}%")
+        c0, c1 = o.get("blue_green", {}).get("active"), r.get("blue_green", {}).get("active")
+        if c0 != c1:
+            changes.append(f"{r['name']} {c0} → {c1}")
+    return ", ".join(changes) or "no weight or colour changes"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--front", default="http://127.0.0.1:10000")
+    p.add_argument("--admin", default="http://127.0.0.1:9901")
+    p.add_argument("--ecds-file", required=True, help="the ECDS resource file Envoy watches")
+    p.add_argument("--wasm", required=True, help="the module path for the pushed resource")
+    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--requests", type=int, default=6000, help="per configuration")
+    p.add_argument("before", help="the configuration Envoy started with")
+    p.add_argument("after", help="the configuration to push")
+    args = p.parse_args()
+
+    before = json.load(open(args.before))
+    after = json.load(open(args.after))
+    users = [f"user-{i:04d}" for i in range(1, args.users + 1)]
+    shadows = sorted({r["shadow"]["cluster"] for c in (before, after) for r in c["routes"] if "shadow" in r})
+
+    print(f"\n== 1. {args.before} (revision {before.get('revision', '')})")
+    base = {c: shadow_arrivals(args.admin, c) for c in shadows}
+    results, elapsed = drive(args.front, users, args.requests, seed=1)
+    by_route, _ = report(f"-- revision {before.get('revision')}", before, results, elapsed, users,
+                         args.admin, base, explain=True)
+    seen_before = canary_users(before, by_route)
+    stickiness(before, seen_before)
+
+    print(f"\n== 2. push {args.after}: {describe_push(before, after)}")
+    push = [os.path.join(HERE, "push-config"), "--file", args.ecds_file, "--wasm", args.wasm,
+            "--admin", args.admin, args.after]
+    started = time.monotonic()
+    if subprocess.run(push).returncode != 0:
+        raise SystemExit("demo: the push failed")
+    print(f"  pushed and applied in {time.monotonic() - started:.1f} s")
+
+    base = {c: shadow_arrivals(args.admin, c) for c in shadows}
+    results, elapsed = drive(args.front, users, args.requests, seed=2)
+    by_route, _ = report(f"-- revision {after.get('revision')}", after, results, elapsed, users,
+                         args.admin, base, explain=False)
+    seen_after = canary_users(after, by_route)
+    stickiness(after, seen_after)
+    moved(before, after, seen_before, seen_after)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
