@@ -25,7 +25,7 @@ pub trait Env {
 }
 
 /// The logical target, written in the target header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     Stable,
     Canary,
@@ -82,6 +82,8 @@ impl Reason {
 #[derive(Debug, Clone)]
 pub struct Decision<'p> {
     pub route: &'p Route,
+    /// The route's position in the configuration.
+    pub route_number: u32,
     pub target: Target,
     pub cluster: &'p str,
     /// The shadow cluster, when the request is mirrored.
@@ -94,14 +96,17 @@ pub struct Decision<'p> {
 impl<'p> Decision<'p> {
     /// The experiments the request is enrolled in, with its variant, in configuration order.
     pub fn cohorts(&self) -> impl Iterator<Item = (&'p Experiment, &'p Variant)> + '_ {
-        self.route
-            .experiments
-            .iter()
-            .zip(self.cohorts)
-            .filter_map(|(experiment, slot)| {
-                let variant = experiment.variants.get(usize::from(slot).checked_sub(1)?)?;
-                Some((experiment, variant))
-            })
+        self.enrolments()
+            .map(|(_, experiment, _, variant)| (experiment, variant))
+    }
+
+    /// The same with the experiment's and the variant's positions in the configuration.
+    pub fn enrolments(&self) -> impl Iterator<Item = (u8, &'p Experiment, u8, &'p Variant)> + '_ {
+        let experiments = self.route.experiments.iter().zip(self.cohorts).zip(0u8..);
+        experiments.filter_map(|((experiment, slot), e)| {
+            let v = slot.checked_sub(1)?;
+            Some((e, experiment, v, experiment.variants.get(usize::from(v))?))
+        })
     }
 }
 
@@ -170,6 +175,7 @@ pub fn decide<'p>(
 
     Some(Decision {
         route,
+        route_number: number,
         target,
         cluster,
         shadow,

@@ -3,12 +3,14 @@
 //! writes the decision back as headers Envoy routes on.
 
 mod header_map;
+mod metrics;
 
-use crate::engine::{self, Decision, Env};
+use crate::engine::{self, Decision, Env, Target};
 use crate::plan::Plan;
 use crate::random::Rng;
 use crate::request::Request;
 use header_map::HeaderMap;
+use metrics::PlanMetrics;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -29,8 +31,23 @@ pub fn start() {
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
 }
 
+/// A plan and the ids of the metrics its traffic has touched, replaced together on a push.
+struct Active {
+    plan: Plan,
+    metrics: PlanMetrics,
+}
+
+impl Active {
+    fn new(plan: Plan) -> Rc<Active> {
+        Rc::new(Active {
+            plan,
+            metrics: PlanMetrics::default(),
+        })
+    }
+}
+
 struct Root {
-    plan: Rc<Plan>,
+    active: Rc<Active>,
     /// The revision of the last configuration applied; None while passing requests through.
     applied: Option<Box<str>>,
     /// Seeds each stream's generator; a `Cell` because streams are created through `&self`.
@@ -40,7 +57,7 @@ struct Root {
 impl Root {
     fn new() -> Root {
         Root {
-            plan: Rc::new(Plan::passthrough()),
+            active: Active::new(Plan::passthrough()),
             applied: None,
             seeds: Cell::new(Rng::seeded(0)),
         }
@@ -68,11 +85,13 @@ impl RootContext for Root {
                     crate::config::q(&plan.revision),
                     plan.summary()
                 );
+                metrics::applied(&plan.revision);
                 self.applied = Some(plan.revision.clone());
-                self.plan = Rc::new(plan);
+                self.active = Active::new(plan);
                 true
             }
             Err(problems) => {
+                metrics::rejected();
                 for problem in &problems {
                     log::error!("switchyard: {problem}");
                 }
@@ -103,33 +122,37 @@ impl RootContext for Root {
         let rng = Rng::seeded(seeds.next_u64());
         self.seeds.set(seeds);
         Some(Box::new(Stream {
-            plan: Rc::clone(&self.plan),
+            active: Rc::clone(&self.active),
             rng,
             decision_header: None,
+            measured: None,
         }))
     }
 }
 
 struct Stream {
-    plan: Rc<Plan>,
+    active: Rc<Active>,
     rng: Rng,
     /// The debug header's value, kept for the response when `debug` is on.
     decision_header: Option<String>,
+    /// A matched request's route and target, and when its headers arrived (proxy clock, ms).
+    measured: Option<(u32, Target, i64)>,
 }
 
 impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
-        let plan = Rc::clone(&self.plan);
+        let active = Rc::clone(&self.active);
+        let plan = &active.plan;
         let map = HeaderMap::request();
         let pairs = map.pairs();
         let request = Request::new(&pairs);
 
-        let mut changed = remove_spoofable(&plan, &pairs, |name| {
+        let mut changed = remove_spoofable(plan, &pairs, |name| {
             self.set_http_request_header(name, None)
         });
-        let decision = engine::decide(&plan, &request, &mut ProxyEnv { rng: &mut self.rng });
+        let decision = engine::decide(plan, &request, &mut ProxyEnv { rng: &mut self.rng });
         if let Some(decision) = &decision {
             let h = &plan.headers;
             self.add_http_request_header(&h.cluster, decision.cluster);
@@ -141,21 +164,59 @@ impl HttpContext for Stream {
                 self.add_http_request_header(&experiment.header, &variant.name);
             }
             changed = true;
+            self.count(decision);
         }
         if changed {
             clear_route_cache();
         }
         if plan.debug {
-            self.decision_header = Some(describe(&plan, decision.as_ref()));
+            self.decision_header = Some(describe(plan, decision.as_ref()));
         }
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
         if let Some(value) = self.decision_header.take() {
-            self.set_http_response_header(&self.plan.headers.decision, Some(&value));
+            self.set_http_response_header(&self.active.plan.headers.decision, Some(&value));
+        }
+        if let Some((route, target, started)) = self.measured.take() {
+            let status = self.get_http_response_header_bytes(":status");
+            let status = status
+                .as_deref()
+                .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
+            let elapsed = u64::try_from(now_ms().saturating_sub(started)).unwrap_or(0);
+            if let Some(name) = self
+                .active
+                .plan
+                .routes
+                .get(route as usize)
+                .map(|r| &*r.name)
+            {
+                self.active
+                    .metrics
+                    .response(route, name, target, status.unwrap_or(0), elapsed);
+            }
         }
         Action::Continue
+    }
+}
+
+impl Stream {
+    /// The request's metrics, and what its response will need to be counted.
+    fn count(&mut self, decision: &Decision<'_>) {
+        let (metrics, route, name) = (
+            &self.active.metrics,
+            decision.route_number,
+            &*decision.route.name,
+        );
+        metrics.request(route, name, decision.target);
+        for (e, experiment, v, variant) in decision.enrolments() {
+            metrics.enrolled(route, name, (e, &experiment.name), (v, &variant.name));
+        }
+        if decision.shadow.is_some() {
+            metrics.shadowed(route, name);
+        }
+        self.measured = Some((route, decision.target, now_ms()));
     }
 }
 
@@ -222,12 +283,17 @@ struct ProxyEnv<'a> {
     rng: &'a mut Rng,
 }
 
+/// Milliseconds since the Unix epoch on the proxy clock.
+fn now_ms() -> i64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 impl Env for ProxyEnv<'_> {
     fn now_ms(&mut self) -> i64 {
-        hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        now_ms()
     }
 
     fn source_ip(&mut self) -> Option<IpAddr> {

@@ -97,7 +97,9 @@ fn every_problem_of_a_bad_configuration_is_reported_at_once() {
     assert_eq!(errors, expected);
     assert_eq!(
         vm.logs_at(LogLevel::Warn),
-        ["switchyard: configuration rejected with 8 problem(s); the previous configuration, if any, keeps serving"]
+        [
+            "switchyard: configuration rejected with 8 problem(s); the previous configuration, if any, keeps serving"
+        ]
     );
     assert!(applied_lines(&vm).is_empty());
 }

@@ -13,5 +13,6 @@ mod configuration;
 mod debug;
 mod experiments;
 mod long_run;
+mod metrics;
 mod shadow;
 mod spoofing;

@@ -104,6 +104,11 @@ impl Metrics {
         names.get(&id).map(String::as_str).ok_or(Status::NotFound)
     }
 
+    /// How many definitions the module made, repeats included: Envoy keeps an entry for each.
+    pub(crate) fn definitions(&self) -> usize {
+        self.names.len()
+    }
+
     pub(crate) fn counter(&self, name: &str) -> Option<u64> {
         self.counters.get(name).copied()
     }

@@ -134,6 +134,11 @@ impl Host {
         self.proxy.shared().metrics.counter(name)
     }
 
+    /// How many metric definitions the VMs of this host made, repeats of a name included.
+    pub fn metric_definitions(&self) -> usize {
+        self.proxy.shared().metrics.definitions()
+    }
+
     pub fn gauge(&self, name: &str) -> Option<u64> {
         self.proxy.shared().metrics.gauge(name)
     }
