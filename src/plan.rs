@@ -180,6 +180,24 @@ pub struct Canary {
     pub sticky: Vec<KeySource>,
     pub seed: Box<str>,
     pub force: Selector,
+    pub guard: Option<Guard>,
+}
+
+/// The canary guard, in the units its counting uses. Answers are counted in `buckets` buckets of
+/// `bucket_s` seconds each (`buckets * bucket_s <= window_s`), so an answer older than `window_s`
+/// never counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guard {
+    /// `max_error_rate` in parts per million.
+    pub max_errors_ppm: u32,
+    pub min_requests: u32,
+    pub bucket_s: u32,
+    pub buckets: u32,
+}
+
+impl Guard {
+    /// Most buckets a window is counted in: 1-second buckets for windows up to a minute.
+    pub const MAX_BUCKETS: u32 = 60;
 }
 
 /// Where a hashing key is read; names are lower-cased for headers, verbatim otherwise.

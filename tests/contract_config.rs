@@ -47,7 +47,8 @@ fn everything() -> Value {
                     "weight": 12.5,
                     "sticky": ["header:x-user-id", "cookie:uid", "query:uid"],
                     "seed": "checkout-2026",
-                    "force": { "header": "x-canary", "cookie": "canary" }
+                    "force": { "header": "x-canary", "cookie": "canary" },
+                    "guard": { "max_error_rate": 0.2, "min_requests": 40, "window_s": 10 }
                 },
                 "experiments": [
                     {
@@ -335,7 +336,12 @@ fn an_unknown_field_is_refused_at_every_nesting_level() {
         (
             "/routes/0/canary",
             "routes[0].canary.",
-            &["cluster", "weight", "sticky", "seed", "force"],
+            &["cluster", "weight", "sticky", "seed", "force", "guard"],
+        ),
+        (
+            "/routes/0/canary/guard",
+            "routes[0].canary.guard.",
+            &["max_error_rate", "min_requests", "window_s"],
         ),
         (
             "/routes/0/canary/force",

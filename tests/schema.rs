@@ -71,6 +71,9 @@ fn the_schema_rejects_what_the_contract_forbids() {
         r#"{"routes": [{"name": "Upper", "stable": "s"}]}"#,
         r#"{"routes": [{"name": "a", "blue_green": {"active": "purple", "blue": "b", "green": "g"}}]}"#,
         r#"{"routes": [], "overrides": {"from": "everyone"}}"#,
+        r#"{"routes": [{"name": "a", "stable": "s", "canary": {"cluster": "c", "weight": 5, "guard": {"max_error_rate": 0.2, "min_requests": 0, "window_s": 10}}}]}"#,
+        r#"{"routes": [{"name": "a", "stable": "s", "canary": {"cluster": "c", "weight": 5, "guard": {"max_error_rate": 0.2, "min_requests": 40, "window_s": 3601}}}]}"#,
+        r#"{"routes": [{"name": "a", "stable": "s", "canary": {"cluster": "c", "weight": 5, "guard": {"max_error_rate": 0.2, "min_requests": 40}}}]}"#,
     ];
     for document in invalid {
         let value: Value = serde_json::from_str(document).unwrap();

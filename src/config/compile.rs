@@ -588,12 +588,52 @@ impl Compiler {
             Some(f) => self.selector(&format!("{at}.force"), f, inputs),
             None => Some(plan::Selector::default()),
         };
+        let guard = match &canary.guard {
+            Some(g) => self.guard(&format!("{at}.guard"), g).map(Some),
+            None => Some(None),
+        };
         Some(plan::Canary {
             cluster: cluster?,
             weight: weight?,
             sticky,
             seed,
             force: force?,
+            guard: guard?,
+        })
+    }
+
+    fn guard(&mut self, at: &str, guard: &super::Guard) -> Option<plan::Guard> {
+        let rate_at = format!("{at}.max_error_rate");
+        let rate = self
+            .required(&rate_at, &guard.max_error_rate)
+            .and_then(|v| self.fraction(&rate_at, *v));
+        let min_at = format!("{at}.min_requests");
+        let min_requests = self
+            .required(&min_at, &guard.min_requests)
+            .copied()
+            .filter(|&n| {
+                n >= 1 || {
+                    self.problem(&min_at, "must be at least 1, got 0");
+                    false
+                }
+            });
+        let window_at = format!("{at}.window_s");
+        let window_s = self
+            .required(&window_at, &guard.window_s)
+            .copied()
+            .filter(|&n| {
+                (1..=3600).contains(&n) || {
+                    self.problem(&window_at, format!("must be within 1..=3600, got {n}"));
+                    false
+                }
+            });
+        let window_s = window_s?;
+        let bucket_s = window_s.div_ceil(plan::Guard::MAX_BUCKETS);
+        Some(plan::Guard {
+            max_errors_ppm: (rate? * 1e6).round() as u32,
+            min_requests: min_requests?,
+            bucket_s,
+            buckets: window_s / bucket_s,
         })
     }
 

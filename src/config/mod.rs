@@ -256,6 +256,27 @@ pub struct Canary {
     /// Header and/or cookie whose value `always` / `never` forces the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<Selector>,
+    /// Stops sending requests to the canary when too many of its answers are 5xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<Guard>,
+}
+
+/// When, within the last `window_s` seconds, the canary answered at least `min_requests`
+/// requests and more than `max_error_rate` of them were 5xx, the canary takes no new requests
+/// until a configuration with another `revision` arrives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    /// Share of 5xx answers (Envoy's local replies included) above which the canary is halted, 0 to 1.
+    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
+    pub max_error_rate: Option<f64>,
+    /// Fewest answers in the window before the rate is judged, at least 1.
+    #[cfg_attr(feature = "schema", schemars(required, range(min = 1)))]
+    pub min_requests: Option<u32>,
+    /// Length of the window in seconds, 1 to 3600.
+    #[cfg_attr(feature = "schema", schemars(required, range(min = 1, max = 3600)))]
+    pub window_s: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

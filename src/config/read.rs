@@ -6,7 +6,7 @@
 //! types as the reference: a test checks that this reader and serde agree on every document.
 
 use super::{
-    BlueGreen, Canary, Colour, Config, Experiment, HeaderMatch, Headers, Match, Namespace,
+    BlueGreen, Canary, Colour, Config, Experiment, Guard, HeaderMatch, Headers, Match, Namespace,
     OverrideFrom, Overrides, Problem, Route, Selector, Shadow, SwitchAt, Variant,
 };
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -246,6 +246,15 @@ impl Read for u8 {
     }
 }
 
+impl Read for u32 {
+    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+        match value.as_u64().map(u32::try_from) {
+            Some(Ok(n)) => Some(n),
+            _ => r.wrong_kind(at, value, "an integer from 0 to 4294967295"),
+        }
+    }
+}
+
 impl<T: Read> Read for Option<T> {
     fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
         match value {
@@ -371,7 +380,13 @@ read_struct!(Canary {
     weight,
     sticky,
     seed,
-    force
+    force,
+    guard
+});
+read_struct!(Guard {
+    max_error_rate,
+    min_requests,
+    window_s
 });
 read_struct!(Experiment {
     name,
@@ -452,7 +467,7 @@ mod tests {
             found,
             [
                 "routes[0].canary.cluster: invalid type: number `7`, expected a string",
-                "routes[0].canary.wieght: unknown field `wieght`, expected one of `cluster`, `weight`, `sticky`, `seed`, `force`",
+                "routes[0].canary.wieght: unknown field `wieght`, expected one of `cluster`, `weight`, `sticky`, `seed`, `force`, `guard`",
                 "routes[1].name: invalid type: number `3`, expected a string",
                 "routes[1].extra: unknown field `extra`, expected one of `name`, `match`, `stable`, `blue_green`, `canary`, `experiments`, `shadow`",
                 "debgu: unknown field `debgu`, expected one of `revision`, `debug`, `headers`, `overrides`, `routes`",

@@ -1,10 +1,11 @@
 //! The decision engine: from a compiled plan and a request view to a decision, with no proxy-wasm
 //! in sight. One module per strategy; this one runs them in the order of the contract: base
-//! (blue-green or stable), preview, canary, experiments, shadow.
+//! (blue-green or stable), preview, canary (and its guard), experiments, shadow.
 
 pub mod blue_green;
 pub mod canary;
 pub mod experiments;
+pub mod guard;
 pub mod matching;
 pub mod shadow;
 pub mod trust;
@@ -22,6 +23,11 @@ pub trait Env {
     fn source_ip(&mut self) -> Option<IpAddr>;
     /// A uniformly distributed random number.
     fn random(&mut self) -> u64;
+    /// Whether the guard of route number `route`'s canary has halted it. Asked only for a request
+    /// that would go to a guarded canary; a proxy that keeps no guard counts never halts.
+    fn canary_halted(&mut self, _route: u32) -> bool {
+        false
+    }
 }
 
 /// The logical target, written in the target header.
@@ -61,6 +67,8 @@ pub enum Reason {
     Random,
     /// An experiment variant's cluster serves the request.
     Variant,
+    /// The request would have gone to the canary, but the canary's guard has halted it.
+    Guard,
 }
 
 impl Reason {
@@ -73,6 +81,7 @@ impl Reason {
             Reason::Sticky => "sticky",
             Reason::Random => "random",
             Reason::Variant => "variant",
+            Reason::Guard => "guard",
         }
     }
 }
@@ -138,13 +147,18 @@ pub fn decide<'p>(
         }
     };
 
-    // 3: the canary.
+    // 3: the canary, unless its guard halted it: a failing canary takes no traffic, sticky and
+    // forced requests included.
     let mut in_canary = false;
     if let Some(canary) = &route.canary
         && let Some(why) = canary::choose(canary, request, &mut trust, env)
     {
-        in_canary = true;
-        (target, cluster, reason) = (Target::Canary, &*canary.cluster, why);
+        if canary.guard.is_some() && env.canary_halted(number) {
+            reason = Reason::Guard;
+        } else {
+            in_canary = true;
+            (target, cluster, reason) = (Target::Canary, &*canary.cluster, why);
+        }
     }
 
     // 4: experiments, evaluated for every matched request; a variant cluster only off the canary.

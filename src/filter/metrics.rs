@@ -192,3 +192,12 @@ pub fn applied(revision: &str) {
 pub fn rejected() {
     increment(id(MetricType::Counter, "switchyard_config_rejected_total"));
 }
+
+/// `switchyard_canary_halted;route=…`: 1 while the route's canary guard has halted the canary.
+pub fn canary_halted(route_name: &str, halted: bool) {
+    let mut name = String::from("switchyard_canary_halted;route=");
+    name.push_str(route_name);
+    if let Some(id) = id(MetricType::Gauge, &name) {
+        let _ = hostcalls::record_metric(id, u64::from(halted));
+    }
+}

@@ -1,14 +1,18 @@
 //! The proxy-wasm skin: the only code that knows about Envoy. The root context turns plugin
 //! configuration into a plan; each HTTP stream removes spoofable headers, asks the engine, and
-//! writes the decision back as headers Envoy routes on.
+//! writes the decision back as headers Envoy routes on (and as filter state for access logs);
+//! answers from guarded canaries are counted across workers in `guard`.
 
+mod guard;
 mod header_map;
+mod host;
 mod metrics;
 
 use crate::engine::{self, Decision, Env, Target};
 use crate::plan::Plan;
 use crate::random::Rng;
 use crate::request::Request;
+use guard::Guards;
 use header_map::HeaderMap;
 use metrics::PlanMetrics;
 use proxy_wasm::hostcalls;
@@ -31,15 +35,18 @@ pub fn start() {
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
 }
 
-/// A plan and the ids of the metrics its traffic has touched, replaced together on a push.
+/// A plan, the ids of the metrics its traffic has touched and its canary guards, replaced
+/// together on a push.
 struct Active {
     plan: Plan,
     metrics: PlanMetrics,
+    guards: Guards,
 }
 
 impl Active {
     fn new(plan: Plan) -> Rc<Active> {
         Rc::new(Active {
+            guards: Guards::new(&plan),
             plan,
             metrics: PlanMetrics::default(),
         })
@@ -87,7 +94,11 @@ impl RootContext for Root {
                 );
                 metrics::applied(&plan.revision);
                 self.applied = Some(plan.revision.clone());
-                self.active = Active::new(plan);
+                let previous = std::mem::replace(&mut self.active, Active::new(plan));
+                let active = &self.active;
+                active
+                    .guards
+                    .publish(&active.plan, (&previous.guards, &previous.plan));
                 true
             }
             Err(problems) => {
@@ -152,7 +163,11 @@ impl HttpContext for Stream {
         let mut changed = remove_spoofable(plan, &pairs, |name| {
             self.set_http_request_header(name, None)
         });
-        let decision = engine::decide(plan, &request, &mut ProxyEnv { rng: &mut self.rng });
+        let mut env = ProxyEnv {
+            rng: &mut self.rng,
+            guards: &active.guards,
+        };
+        let decision = engine::decide(plan, &request, &mut env);
         if let Some(decision) = &decision {
             let h = &plan.headers;
             self.add_http_request_header(&h.cluster, decision.cluster);
@@ -169,8 +184,13 @@ impl HttpContext for Stream {
         if changed {
             clear_route_cache();
         }
+        // For access logs: `%FILTER_STATE(wasm.switchyard.decision:PLAIN)%`.
+        let described = decision.as_ref().map(|d| describe(plan, Some(d)));
+        if let Some(text) = &described {
+            host::set_property("switchyard.decision", text.as_bytes());
+        }
         if plan.debug {
-            self.decision_header = Some(describe(plan, decision.as_ref()));
+            self.decision_header = Some(described.unwrap_or_else(|| describe(plan, None)));
         }
         Action::Continue
     }
@@ -184,7 +204,14 @@ impl HttpContext for Stream {
             let status = status
                 .as_deref()
                 .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
-            let elapsed = u64::try_from(now_ms().saturating_sub(started)).unwrap_or(0);
+            let now = now_ms();
+            let elapsed = u64::try_from(now.saturating_sub(started)).unwrap_or(0);
+            if target == Target::Canary {
+                let active = &self.active;
+                active
+                    .guards
+                    .answered(&active.plan, route, status.unwrap_or(0), now);
+            }
             if let Some(name) = self
                 .active
                 .plan
@@ -281,6 +308,7 @@ fn clear_route_cache() {
 
 struct ProxyEnv<'a> {
     rng: &'a mut Rng,
+    guards: &'a Guards,
 }
 
 /// Milliseconds since the Unix epoch on the proxy clock.
@@ -303,6 +331,10 @@ impl Env for ProxyEnv<'_> {
 
     fn random(&mut self) -> u64 {
         self.rng.next_u64()
+    }
+
+    fn canary_halted(&mut self, route: u32) -> bool {
+        self.guards.halted(route)
     }
 }
 

@@ -12,6 +12,7 @@ mod canary;
 mod configuration;
 mod debug;
 mod experiments;
+mod guard;
 mod long_run;
 mod metrics;
 mod shadow;

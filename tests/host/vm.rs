@@ -568,6 +568,12 @@ impl Stream<'_> {
         self.state().route_cache_clears
     }
 
+    /// What the module stored with `proxy_set_property` under `path` (its segments joined by NUL,
+    /// as the SDK sends them); Envoy keeps it as filter state `wasm.<path>`.
+    pub fn filter_state(&self, path: &str) -> Option<&[u8]> {
+        self.state().filter_state.get(path).map(Vec::as_slice)
+    }
+
     fn deliver_headers(
         &mut self,
         direction: Direction,
