@@ -11,6 +11,7 @@
 #[path = "../common/growthbook.rs"]
 mod growthbook;
 mod harness;
+mod metrics;
 
 mod overrides;
 mod pushes;
