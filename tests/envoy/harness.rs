@@ -557,16 +557,29 @@ impl Seen {
     }
 }
 
+/// How an upstream told to `fail` treats each request from then on, after recording it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Answers `503 Service Unavailable` itself.
+    Status503,
+    /// Closes the connection without answering: Envoy replies 503 on its own (a local reply).
+    Reset,
+}
+
+type Failing = Arc<StdMutex<BTreeMap<&'static str, Failure>>>;
+
 /// The six demo upstreams as tokio servers on 127.0.0.1, HTTP/1.1 with keep-alive.
 pub struct Upstreams {
     pub ports: BTreeMap<&'static str, u16>,
     log: Arc<StdMutex<Vec<Seen>>>,
+    failing: Failing,
     accepting: Vec<JoinHandle<()>>,
 }
 
 impl Upstreams {
     pub async fn start() -> Upstreams {
         let log = Arc::new(StdMutex::new(Vec::new()));
+        let failing = Failing::default();
         let mut ports = BTreeMap::new();
         let mut accepting = Vec::new();
         for name in UPSTREAMS {
@@ -574,19 +587,29 @@ impl Upstreams {
                 .await
                 .expect("bind an upstream");
             ports.insert(name, listener.local_addr().expect("its address").port());
-            let log = Arc::clone(&log);
+            let (log, failing) = (Arc::clone(&log), Arc::clone(&failing));
             accepting.push(tokio::spawn(async move {
                 // Bounded by the test: the task is aborted when the upstreams are dropped.
                 while let Ok((stream, _)) = listener.accept().await {
-                    tokio::spawn(serve(name, stream, Arc::clone(&log)));
+                    tokio::spawn(serve(name, stream, Arc::clone(&log), Arc::clone(&failing)));
                 }
             }));
         }
         Upstreams {
             ports,
             log,
+            failing,
             accepting,
         }
+    }
+
+    /// From now on `upstream` fails every request it receives, as `how` says (it still records
+    /// them first).
+    pub fn fail(&self, upstream: &'static str, how: Failure) {
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(upstream, how);
     }
 
     /// Everything received so far, in arrival order.
@@ -635,7 +658,12 @@ impl Drop for Upstreams {
     }
 }
 
-async fn serve(name: &'static str, stream: TcpStream, log: Arc<StdMutex<Vec<Seen>>>) {
+async fn serve(
+    name: &'static str,
+    stream: TcpStream,
+    log: Arc<StdMutex<Vec<Seen>>>,
+    failing: Failing,
+) {
     let _ = stream.set_nodelay(true);
     let mut io = BufReader::new(stream);
     // One request per turn until the peer closes; every read is bounded by IO_TIMEOUT once a
@@ -656,9 +684,19 @@ async fn serve(name: &'static str, stream: TcpStream, log: Arc<StdMutex<Vec<Seen
             path,
             headers: head.headers,
         });
+        let failure = failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied();
+        let status = match failure {
+            None => "200 OK",
+            Some(Failure::Status503) => "503 Service Unavailable",
+            Some(Failure::Reset) => return,
+        };
         let body = format!("{name}\n");
         let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
         if io.get_mut().write_all(response.as_bytes()).await.is_err() || close {

@@ -13,6 +13,7 @@ mod growthbook;
 mod harness;
 mod metrics;
 
+mod guard;
 mod overrides;
 mod pushes;
 mod routing;
