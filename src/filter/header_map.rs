@@ -17,7 +17,8 @@ impl HeaderMap {
 
     /// The request headers of the current stream.
     pub fn request() -> HeaderMap {
-        HeaderMap::from_bytes(read(proxy_wasm::types::MapType::HttpRequestHeaders))
+        let map = proxy_wasm::types::MapType::HttpRequestHeaders;
+        HeaderMap::from_bytes(super::host::header_map_pairs(map).unwrap_or_default())
     }
 
     /// The (name, value) pairs, in the order the host gave them.
@@ -52,29 +53,6 @@ impl HeaderMap {
         }
         pairs
     }
-}
-
-#[cfg(target_arch = "wasm32")]
-fn read(map: proxy_wasm::types::MapType) -> Vec<u8> {
-    #[link(wasm_import_module = "env")]
-    unsafe extern "C" {
-        fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
-    }
-    let mut data: *mut u8 = std::ptr::null_mut();
-    let mut size: usize = 0;
-    // SAFETY: on success the host hands over a buffer of `size` bytes that it obtained from this
-    // module's `proxy_on_memory_allocate`, i.e. a `Vec<u8>` of capacity `size` that we now own.
-    unsafe {
-        if proxy_get_header_map_pairs(map as u32, &mut data, &mut size) != 0 || data.is_null() {
-            return Vec::new();
-        }
-        Vec::from_raw_parts(data, size, size)
-    }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn read(_: proxy_wasm::types::MapType) -> Vec<u8> {
-    Vec::new()
 }
 
 #[cfg(test)]

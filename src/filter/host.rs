@@ -1,5 +1,6 @@
-//! Host calls whose SDK wrappers panic on a status they do not expect (a panic is a trap, and a
-//! trap a 503 for every request on the worker): here every status is a value.
+//! Host calls whose SDK wrappers panic on a status they do not expect, or copy what they need
+//! not (a panic is a trap, and a trap a 503 for every request on the worker): here every status
+//! is a value, and buffers the host hands over are taken as they are.
 
 /// `proxy_get_shared_data`: no value under the key.
 pub const NOT_FOUND: u32 = 1;
@@ -24,6 +25,11 @@ mod imports {
             value_size: usize,
             cas: u32,
         ) -> u32;
+        pub fn proxy_get_header_map_pairs(
+            map_type: u32,
+            data: *mut *mut u8,
+            size: *mut usize,
+        ) -> u32;
         pub fn proxy_set_property(
             path: *const u8,
             path_size: usize,
@@ -33,26 +39,54 @@ mod imports {
     }
 }
 
+/// A buffer the host handed over after a successful call.
+///
+/// # Safety
+/// `data` is null or points to `size` bytes the host obtained from this module's
+/// `proxy_on_memory_allocate`, i.e. a `Vec<u8>` of capacity `size` that nobody else owns.
+#[cfg(target_arch = "wasm32")]
+unsafe fn take(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: as the caller promises.
+        unsafe { Vec::from_raw_parts(data, size, size) }
+    }
+}
+
+/// A whole header map, serialized as the host writes it (see `header_map`), in one call.
+#[cfg(target_arch = "wasm32")]
+pub fn header_map_pairs(map: proxy_wasm::types::MapType) -> Result<Vec<u8>, u32> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes the two out-parameters; on success they describe a buffer it
+    // allocated through `proxy_on_memory_allocate`, which `take` then owns.
+    unsafe {
+        match imports::proxy_get_header_map_pairs(map as u32, &mut data, &mut size) {
+            0 => Ok(take(data, size)),
+            status => Err(status),
+        }
+    }
+}
+
 /// A shared-data value and its `cas`; the status otherwise, e.g. [`NOT_FOUND`].
 #[cfg(target_arch = "wasm32")]
 pub fn get_shared_data(key: &str) -> Result<(Vec<u8>, u32), u32> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     let mut cas: u32 = 0;
-    // SAFETY: on success the host hands over a buffer of `size` bytes that it obtained from this
-    // module's `proxy_on_memory_allocate`, i.e. a `Vec<u8>` of capacity `size` that we now own.
+    // SAFETY: as in `header_map_pairs`.
     unsafe {
-        let status =
-            imports::proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas);
-        if status != 0 {
-            return Err(status);
+        match imports::proxy_get_shared_data(
+            key.as_ptr(),
+            key.len(),
+            &mut data,
+            &mut size,
+            &mut cas,
+        ) {
+            0 => Ok((take(data, size), cas)),
+            status => Err(status),
         }
-        let value = if data.is_null() {
-            Vec::new()
-        } else {
-            Vec::from_raw_parts(data, size, size)
-        };
-        Ok((value, cas))
     }
 }
 
@@ -74,6 +108,11 @@ pub fn set_property(name: &str, value: &[u8]) {
     unsafe {
         imports::proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len());
     }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn header_map_pairs(_: proxy_wasm::types::MapType) -> Result<Vec<u8>, u32> {
+    Err(NOT_FOUND)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
