@@ -4,12 +4,13 @@
 //! Hashes are checked against GrowthBook's arithmetic twice: against values printed by the JS
 //! SDK's own functions (run under Node), and against `common::growthbook`, a transcription that
 //! shares no code with `src/hash.rs`. Statistical tests are seeded; their bounds are the binomial
-//! mean ± 6 standard deviations for the sample size (see `common::six_sigma`).
+//! mean ± 6 standard deviations for the sample size (see `common::stats::six_sigma`).
 
 mod common;
 
 use common::growthbook as gb;
-use common::{Outcome, TestEnv, assert_within, decide, decide_bytes, get, keys, load};
+use common::stats::assert_within;
+use common::{Outcome, TestEnv, decide, decide_bytes, get, keys, load};
 use serde_json::{Value, json};
 use switchyard::hash;
 use switchyard::plan::Plan;
@@ -556,7 +557,7 @@ fn without_a_key_each_request_draws_its_side_from_the_proxy_random_source() {
         json!({ "cluster": "checkout-v2", "weight": 25 })
     )]));
     let mut env = TestEnv::seeded(0x5eed);
-    let n = 40_000;
+    let n: u32 = 40_000;
     let mut hits = 0;
     for _ in 0..n {
         let outcome = decide(&plan, &get("h", "/", &[]), &mut env).expect("matched");
@@ -851,55 +852,7 @@ fn a_forced_decision_beats_the_sticky_bucket() {
 // ----------------------------------------------------------------------------------------------
 // Experiments
 
-/// GrowthBook's JS SDK (`hash`, `getBucketRanges(3, 0.8, [0.2, 0.3, 0.5])`, `chooseVariation`,
-/// `inNamespace(key, ["search", 0.25, 0.75])`) run under Node on these keys with seed `ranker`:
-/// key, v1 bucket, v2 bucket, v1 variant, v2 variant, in namespace.
-type Golden = (
-    &'static str,
-    f64,
-    f64,
-    Option<&'static str>,
-    Option<&'static str>,
-    bool,
-);
-const GROWTHBOOK: &[Golden] = &[
-    ("user-1", 0.461, 0.018, None, Some("control"), false),
-    ("user-2", 0.692, 0.4485, Some("b"), None, false),
-    ("user-42", 0.498, 0.8996, None, Some("b"), false),
-    ("alice", 0.07, 0.8222, Some("control"), Some("b"), true),
-    ("Alice", 0.902, 0.4308, None, Some("a"), true),
-    (" alice", 0.584, 0.5133, Some("b"), Some("b"), false),
-    ("ユーザー42", 0.058, 0.35, Some("control"), Some("a"), true),
-    ("Ünïcødé", 0.589, 0.904, Some("b"), None, true),
-    ("naïve café", 0.828, 0.287, Some("b"), Some("a"), true),
-    ("😀-emoji", 0.562, 0.2102, Some("b"), Some("a"), true),
-    ("𝒳𝒴𝒵", 0.911, 0.3964, None, Some("a"), true),
-    ("Ωmega-7", 0.143, 0.705, Some("control"), Some("b"), false),
-    ("日本語キー", 0.758, 0.5993, Some("b"), Some("b"), true),
-    (
-        "ключ-пользователя",
-        0.671,
-        0.4364,
-        Some("b"),
-        Some("a"),
-        false,
-    ),
-    ("مستخدم", 0.64, 0.6601, Some("b"), Some("b"), true),
-    ("e\u{301}", 0.938, 0.1651, None, None, false),
-    (
-        "\u{1F469}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}",
-        0.124,
-        0.8267,
-        Some("control"),
-        Some("b"),
-        true,
-    ),
-    ("x", 0.958, 0.8685, None, Some("b"), false),
-    ("0", 0.358, 0.2753, Some("a"), Some("a"), true),
-    ("9999999999", 0.846, 0.4835, Some("b"), None, false),
-];
-
-/// The experiment behind `GROWTHBOOK`, keyed on `x-user`.
+/// The experiment behind `gb::PRINTED_BY_THE_SDK`, keyed on `x-user`.
 fn ranker(extra: Value) -> Value {
     let mut e = json!({
         "name": "ranker", "key": ["header:x-user"], "coverage": 0.8,
@@ -963,7 +916,7 @@ fn the_hash_reproduces_growthbook_test_vectors() {
 
 #[test]
 fn non_ascii_keys_hash_over_utf16_code_units_as_in_the_growthbook_sdk() {
-    for &(key, v1, v2, _, _, in_ns) in GROWTHBOOK {
+    for &(key, v1, v2, _, _, in_ns) in gb::PRINTED_BY_THE_SDK {
         assert_eq!(hash::bucket_v1("ranker", key.as_bytes()), v1, "v1 {key}");
         assert_eq!(hash::bucket_v2("ranker", key.as_bytes()), v2, "v2 {key}");
         assert_eq!(
@@ -985,7 +938,7 @@ fn non_ascii_keys_hash_over_utf16_code_units_as_in_the_growthbook_sdk() {
 fn a_cohort_is_the_variant_growthbook_assigns() {
     let v2 = experiment_plan(json!([ranker(json!({}))]));
     let v1 = experiment_plan(json!([ranker(json!({ "hash_version": 1 }))]));
-    for &(key, _, _, in_v1, in_v2, _) in GROWTHBOOK {
+    for &(key, _, _, in_v1, in_v2, _) in gb::PRINTED_BY_THE_SDK {
         assert_eq!(cohort(&v2, key, "ranker").as_deref(), in_v2, "v2 {key:?}");
         assert_eq!(cohort(&v1, key, "ranker").as_deref(), in_v1, "v1 {key:?}");
     }
@@ -1070,7 +1023,7 @@ fn a_namespace_enrolls_only_keys_whose_version_1_namespace_bucket_is_in_range() 
     let plan = experiment_plan(json!([ranker(json!({
         "coverage": 1, "namespace": { "id": "search", "start": 0.25, "end": 0.75 }
     }))]));
-    for &(key, _, _, _, _, in_namespace) in GROWTHBOOK {
+    for &(key, _, _, _, _, in_namespace) in gb::PRINTED_BY_THE_SDK {
         assert_eq!(
             cohort(&plan, key, "ranker").is_some(),
             in_namespace,

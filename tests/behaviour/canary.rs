@@ -9,6 +9,7 @@
 
 use crate::growthbook as gb;
 use crate::host::{Action, Host, SWITCHYARD, Vm};
+pub(crate) use crate::stats::assert_within;
 use serde_json::{Value, json};
 
 // ----------------------------------------------------------------------------------------------
@@ -96,21 +97,6 @@ pub(crate) fn configured(host: &Host, config: &Value) -> Vm {
         vm.logs()
     );
     vm
-}
-
-/// The binomial bounds for `count` successes among `n` draws of probability `p`: the mean ± 6
-/// standard deviations. Wide enough that a seeded run never flakes, narrow enough that a wrong
-/// share (or a constant draw) falls outside.
-pub(crate) fn assert_within(count: usize, n: usize, p: f64, what: &str) {
-    let (count, n) = (count as f64, n as f64);
-    let mean = n * p;
-    let sd = (n * p * (1.0 - p)).sqrt();
-    let (low, high) = (mean - 6.0 * sd, mean + 6.0 * sd);
-    assert!(
-        (low..=high).contains(&count),
-        "{what}: {count} of {n}, expected {low:.1}..={high:.1} (p = {p}, ±6 sd = ±{:.1})",
-        6.0 * sd
-    );
 }
 
 /// Sweep keys: ASCII ids and non-ASCII ones (Latin accents, combining marks, CJK, emoji outside

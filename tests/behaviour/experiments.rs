@@ -152,44 +152,6 @@ fn non_utf8_keys(n: usize) -> Vec<Vec<u8>> {
 // ----------------------------------------------------------------------------------------------
 // The reference itself
 
-/// GrowthBook's JS SDK (`hash`, `getBucketRanges(3, 0.8, [0.2, 0.3, 0.5])`, `chooseVariation`,
-/// `inNamespace(key, ["search", 0.25, 0.75])`) run under Node on these keys with seed `ranker`
-/// (copied from `tests/contract_engine.rs`): key, v1 bucket, v2 bucket, v1 variant, v2 variant,
-/// in namespace.
-type Golden = (
-    &'static str,
-    f64,
-    f64,
-    Option<&'static str>,
-    Option<&'static str>,
-    bool,
-);
-const GROWTHBOOK: &[Golden] = &[
-    ("user-1", 0.461, 0.018, None, Some("control"), false),
-    ("user-2", 0.692, 0.4485, Some("b"), None, false),
-    ("alice", 0.07, 0.8222, Some("control"), Some("b"), true),
-    ("Alice", 0.902, 0.4308, None, Some("a"), true),
-    (" alice", 0.584, 0.5133, Some("b"), Some("b"), false),
-    ("ユーザー42", 0.058, 0.35, Some("control"), Some("a"), true),
-    ("Ünïcødé", 0.589, 0.904, Some("b"), None, true),
-    ("naïve café", 0.828, 0.287, Some("b"), Some("a"), true),
-    ("😀-emoji", 0.562, 0.2102, Some("b"), Some("a"), true),
-    ("𝒳𝒴𝒵", 0.911, 0.3964, None, Some("a"), true),
-    ("日本語キー", 0.758, 0.5993, Some("b"), Some("b"), true),
-    ("مستخدم", 0.64, 0.6601, Some("b"), Some("b"), true),
-    ("e\u{301}", 0.938, 0.1651, None, None, false),
-    (
-        "\u{1F469}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}",
-        0.124,
-        0.8267,
-        Some("control"),
-        Some("b"),
-        true,
-    ),
-    ("0", 0.358, 0.2753, Some("a"), Some("a"), true),
-    ("9999999999", 0.846, 0.4835, Some("b"), None, false),
-];
-
 const RANKER_VARIANTS: &[(&str, f64, Option<&str>)] =
     &[("control", 0.2, None), ("a", 0.3, None), ("b", 0.5, None)];
 
@@ -217,7 +179,7 @@ fn the_reference_reproduces_growthbook_vectors() {
     }
     let ranges = gb::ranges(0.8, &[0.2, 0.3, 0.5]);
     let names = ["control", "a", "b"];
-    for &(key, v1, v2, in_v1, in_v2, in_ns) in GROWTHBOOK {
+    for &(key, v1, v2, in_v1, in_v2, in_ns) in gb::PRINTED_BY_THE_SDK {
         assert_eq!(gb::hash("ranker", key, 1), v1, "v1 {key:?}");
         assert_eq!(gb::hash("ranker", key, 2), v2, "v2 {key:?}");
         assert_eq!(gb::choose(v1, &ranges).map(|i| names[i]), in_v1);
@@ -270,7 +232,7 @@ fn the_module_assigns_the_variants_the_growthbook_sdk_printed() {
         },
     ];
     let mut vm = configured(&host, &shop(&experiments, &["header:x-user"], json!({})));
-    for &(key, _, _, in_v1, in_v2, in_ns) in GROWTHBOOK {
+    for &(key, _, _, in_v1, in_v2, in_ns) in gb::PRINTED_BY_THE_SDK {
         let upstream = send(&mut vm, &get(&[("x-user", key)]));
         assert_eq!(upstream.get("x-switchyard-exp-ranker"), in_v2, "v2 {key:?}");
         assert_eq!(

@@ -6,6 +6,8 @@
 mod growthbook;
 #[path = "../host/mod.rs"]
 mod host;
+#[path = "../common/stats.rs"]
+mod stats;
 
 mod blue_green;
 mod canary;

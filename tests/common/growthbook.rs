@@ -83,3 +83,51 @@ pub fn in_namespace(key: impl AsRef<[u8]>, id: &str, start: f64, end: f64) -> bo
     let n = hash_bytes(&format!("__{id}"), key.as_ref(), 1);
     n >= start && n < end
 }
+
+/// GrowthBook's JS SDK (`hash`, `getBucketRanges(3, 0.8, [0.2, 0.3, 0.5])`, `chooseVariation`,
+/// `inNamespace(key, ["search", 0.25, 0.75])`) run under Node on these keys with seed `ranker`:
+/// key, v1 bucket, v2 bucket, v1 variant, v2 variant, in namespace.
+pub type Golden = (
+    &'static str,
+    f64,
+    f64,
+    Option<&'static str>,
+    Option<&'static str>,
+    bool,
+);
+pub const PRINTED_BY_THE_SDK: &[Golden] = &[
+    ("user-1", 0.461, 0.018, None, Some("control"), false),
+    ("user-2", 0.692, 0.4485, Some("b"), None, false),
+    ("user-42", 0.498, 0.8996, None, Some("b"), false),
+    ("alice", 0.07, 0.8222, Some("control"), Some("b"), true),
+    ("Alice", 0.902, 0.4308, None, Some("a"), true),
+    (" alice", 0.584, 0.5133, Some("b"), Some("b"), false),
+    ("ユーザー42", 0.058, 0.35, Some("control"), Some("a"), true),
+    ("Ünïcødé", 0.589, 0.904, Some("b"), None, true),
+    ("naïve café", 0.828, 0.287, Some("b"), Some("a"), true),
+    ("😀-emoji", 0.562, 0.2102, Some("b"), Some("a"), true),
+    ("𝒳𝒴𝒵", 0.911, 0.3964, None, Some("a"), true),
+    ("Ωmega-7", 0.143, 0.705, Some("control"), Some("b"), false),
+    ("日本語キー", 0.758, 0.5993, Some("b"), Some("b"), true),
+    (
+        "ключ-пользователя",
+        0.671,
+        0.4364,
+        Some("b"),
+        Some("a"),
+        false,
+    ),
+    ("مستخدم", 0.64, 0.6601, Some("b"), Some("b"), true),
+    ("e\u{301}", 0.938, 0.1651, None, None, false),
+    (
+        "\u{1F469}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}",
+        0.124,
+        0.8267,
+        Some("control"),
+        Some("b"),
+        true,
+    ),
+    ("x", 0.958, 0.8685, None, Some("b"), false),
+    ("0", 0.358, 0.2753, Some("a"), Some("a"), true),
+    ("9999999999", 0.846, 0.4835, Some("b"), None, false),
+];

@@ -152,25 +152,8 @@ pub fn get<'a>(
     headers
 }
 
-/// Bounds for a count of successes among `n` draws of probability `p`: the mean ± 6 standard
-/// deviations of the binomial, wide enough that a seeded run never flakes and narrow enough that
-/// a wrong share (or a constant draw) falls outside.
-pub fn six_sigma(n: u32, p: f64) -> (f64, f64) {
-    let mean = f64::from(n) * p;
-    let sd = (f64::from(n) * p * (1.0 - p)).sqrt();
-    (mean - 6.0 * sd, mean + 6.0 * sd)
-}
-
-pub fn assert_within(count: u32, n: u32, p: f64, what: &str) {
-    let (low, high) = six_sigma(n, p);
-    let count = f64::from(count);
-    assert!(
-        (low..=high).contains(&count),
-        "{what}: {count} of {n}, expected {low:.0}..={high:.0} (p = {p})"
-    );
-}
-
 pub mod growthbook;
+pub mod stats;
 
 /// Keys for the sweeps: ASCII ids plus non-ASCII ones (BMP, astral, combining) so that hashing
 /// bytes instead of UTF-16 code units shows.

@@ -1032,21 +1032,6 @@ impl Drop for Envoy {
 // ----------------------------------------------------------------------------------------------
 // Statistics
 
-/// The binomial bounds for `count` successes among `n` draws of probability `p`: the mean ± 6
-/// standard deviations. Wide enough that a run never flakes, narrow enough that a wrong share
-/// falls outside.
-pub fn assert_within(count: usize, n: usize, p: f64, what: &str) {
-    let (count, n) = (count as f64, n as f64);
-    let mean = n * p;
-    let sd = (n * p * (1.0 - p)).sqrt();
-    let (low, high) = (mean - 6.0 * sd, mean + 6.0 * sd);
-    assert!(
-        (low..=high).contains(&count),
-        "{what}: {count} of {n}, expected {low:.1}..={high:.1} (p = {p}, ±6 sd = ±{:.1})",
-        6.0 * sd
-    );
-}
-
 /// The demo's user names.
 pub fn users(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("user-{i:04}")).collect()

@@ -12,6 +12,8 @@
 mod growthbook;
 mod harness;
 mod metrics;
+#[path = "../common/stats.rs"]
+mod stats;
 
 mod guard;
 mod overrides;

@@ -9,7 +9,8 @@
 //! GETs, drawn per request, to `checkout-v3`.
 
 use crate::growthbook as gb;
-use crate::harness::{Envoy, Filter, MARKER, Req, Response, Seen, Upstreams, assert_within, users};
+use crate::harness::{Envoy, Filter, MARKER, Req, Response, Seen, Upstreams, users};
+use crate::stats::assert_within;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
