@@ -36,7 +36,15 @@ OCI_TAG ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 # What tests/oci.rs needs: Debian's registry and skopeo, and PyYAML to read envoy/istio/.
 OCI_TEST_PACKAGES := skopeo docker-registry python3-yaml
 
-.PHONY: help wasm fixtures test demo push envoy python bench lint clean toolchain schema oci oci-tools
+# `make fuzz`: cargo-fuzz (libFuzzer) on the nightly toolchain, each target for FUZZ_SECONDS
+# seconds. New inputs go to fuzz/target/corpus/<target> (the committed seeds in fuzz/corpus stay
+# as they are); a crash lands in fuzz/artifacts/<target>/ and fails the run.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= config_bytes config_structured decide cookies_query
+FUZZ_CARGO ?= cargo +nightly
+FUZZ_FLAGS ?= -max_len=8192 -timeout=10
+
+.PHONY: help wasm fixtures test demo push envoy python bench lint clean toolchain schema oci oci-tools fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -93,6 +101,19 @@ schema: ## Regenerate schema/switchyard.schema.json from the config types
 lint: $(WASM) $(FIXTURE) ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets --all-features --locked -- -D warnings
+
+fuzz: ## Fuzz each target for FUZZ_SECONDS seconds (default 60; cargo-fuzz, nightly)
+	@$(FUZZ_CARGO) fuzz --version >/dev/null 2>&1 || { echo "installing cargo-fuzz"; $(CARGO) install cargo-fuzz --locked; }
+	cd fuzz && $(FUZZ_CARGO) fuzz build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/target/corpus/$$t; log=fuzz/target/$$t.log; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: $$log)"; \
+	  if ! (cd fuzz && $(FUZZ_CARGO) fuzz run $$t target/corpus/$$t corpus/$$t -- \
+	        -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS)) >$$log 2>&1; then \
+	    tail -n 60 $$log >&2; echo "fuzz: $$t failed; the input is in fuzz/artifacts/$$t/" >&2; exit 1; \
+	  fi; \
+	  grep -E '^Done [0-9]+ runs' $$log || true; \
+	done
 
 bench: ## Benchmarks (see BENCHMARKS.md)
 	@echo "benchmarks arrive with the performance work; nothing to run yet" >&2; exit 1

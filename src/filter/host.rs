@@ -30,6 +30,8 @@ mod imports {
             data: *mut *mut u8,
             size: *mut usize,
         ) -> u32;
+        pub fn proxy_remove_header_map_value(map_type: u32, key: *const u8, key_size: usize)
+        -> u32;
         pub fn proxy_set_property(
             path: *const u8,
             path_size: usize,
@@ -101,6 +103,17 @@ pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), u32> {
     if status == 0 { Ok(()) } else { Err(status) }
 }
 
+/// Remove a request header by its name's bytes, which need not be UTF-8 (the SDK takes `&str`).
+/// Best effort: a host that refuses leaves nothing to do about it.
+#[cfg(target_arch = "wasm32")]
+pub fn remove_request_header(name: &[u8]) {
+    let map = proxy_wasm::types::MapType::HttpRequestHeaders as u32;
+    // SAFETY: the host only reads the buffer during the call.
+    unsafe {
+        imports::proxy_remove_header_map_value(map, name.as_ptr(), name.len());
+    }
+}
+
 /// Set a one-segment property: Envoy keeps it as filter state `wasm.<name>`. Best effort.
 #[cfg(target_arch = "wasm32")]
 pub fn set_property(name: &str, value: &[u8]) {
@@ -127,3 +140,6 @@ pub fn set_shared_data(_: &str, _: &[u8], _: u32) -> Result<(), u32> {
 
 #[cfg(not(target_arch = "wasm32"))]
 pub fn set_property(_: &str, _: &[u8]) {}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn remove_request_header(_: &[u8]) {}

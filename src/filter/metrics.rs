@@ -174,16 +174,18 @@ thread_local! {
 pub fn applied(revision: &str) {
     increment(id(MetricType::Counter, "switchyard_config_applied_total"));
     let info = |revision: &str, value: u64| {
-        if let Some(id) = id(
-            MetricType::Gauge,
-            &format!("switchyard_revision_info;revision={revision}"),
-        ) {
+        let name = format!("switchyard_revision_info;revision={revision}");
+        if let Some(id) = id(MetricType::Gauge, &name) {
             let _ = hostcalls::record_metric(id, value);
         }
+        name
     };
     let previous = ACTIVE_REVISION.replace(Some(revision.into()));
     if let Some(previous) = previous.filter(|p| **p != *revision) {
-        info(&previous, 0);
+        // Every push brings a new revision: forget the id of the one replaced, or the map of
+        // defined metrics would grow by one entry per push for as long as the VM lives.
+        let name = info(&previous, 0);
+        DEFINED.with_borrow_mut(|defined| defined.remove(name.as_str()));
     }
     info(revision, 1);
 }

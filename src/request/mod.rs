@@ -7,6 +7,12 @@ pub mod query;
 use crate::plan::KeySource;
 use std::borrow::Cow;
 
+/// The longest key, in bytes (after percent-decoding for query parameters), that is hashed. A
+/// longer value is treated as absent: the next source is tried, and without one the request is
+/// not sticky, not enrolled and not keyed for shadowing. No real user id is this long; the limit
+/// bounds the hashing work (and the UTF-16 re-encoding GrowthBook's hash needs) a client can cause.
+pub const MAX_KEY_BYTES: usize = 4096;
+
 /// A request's headers, borrowed from wherever the host put them. Names are compared
 /// ASCII-case-insensitively; when a header repeats, the first value counts.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +68,7 @@ impl<'a> Request<'a> {
         )
     }
 
-    /// The first present, non-empty value among `sources`.
+    /// The first present, non-empty value among `sources` of at most [`MAX_KEY_BYTES`].
     pub fn key(&self, sources: &[KeySource]) -> Option<Cow<'a, [u8]>> {
         sources.iter().find_map(|source| {
             let value = match source {
@@ -70,7 +76,7 @@ impl<'a> Request<'a> {
                 KeySource::Cookie(name) => self.cookie(name.as_bytes()).map(Cow::Borrowed),
                 KeySource::Query(name) => self.query(name.as_bytes()),
             };
-            value.filter(|v| !v.is_empty())
+            value.filter(|v| !v.is_empty() && v.len() <= MAX_KEY_BYTES)
         })
     }
 }
@@ -104,5 +110,30 @@ mod tests {
         assert_eq!(sources(&[header, KeySource::Query("x".into())]), None);
         assert_eq!(request.path(), b"/p");
         assert_eq!(request.method(), b"");
+    }
+
+    #[test]
+    fn keys_longer_than_the_limit_are_treated_as_absent() {
+        let at_limit = "u".repeat(MAX_KEY_BYTES);
+        let over = "u".repeat(MAX_KEY_BYTES + 1);
+        // Percent-encoded, the query value is three times longer; its decoded length counts.
+        let encoded_at_limit = format!("/p?uid={}", "%75".repeat(MAX_KEY_BYTES));
+        let cookie = format!("uid={over}");
+        let headers: &[(&[u8], &[u8])] = &[
+            (b":path", encoded_at_limit.as_bytes()),
+            (b"x-long", over.as_bytes()),
+            (b"x-limit", at_limit.as_bytes()),
+            (b"cookie", cookie.as_bytes()),
+        ];
+        let request = Request::new(headers);
+        let len = |s: &[KeySource]| request.key(s).map(|k| k.len());
+        let header = |n: &str| KeySource::Header(n.into());
+        assert_eq!(len(&[header("x-long")]), None);
+        assert_eq!(len(&[KeySource::Cookie("uid".into())]), None);
+        assert_eq!(
+            len(&[header("x-long"), header("x-limit")]),
+            Some(MAX_KEY_BYTES)
+        );
+        assert_eq!(len(&[KeySource::Query("uid".into())]), Some(MAX_KEY_BYTES));
     }
 }

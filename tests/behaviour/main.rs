@@ -15,6 +15,7 @@ mod configuration;
 mod debug;
 mod experiments;
 mod guard;
+mod hostile;
 mod long_run;
 mod metrics;
 mod shadow;

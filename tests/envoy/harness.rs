@@ -494,14 +494,26 @@ impl Conn {
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no response within 10 s"))?
     }
 
+    /// Writes `bytes` as they are (a request head that `Req` cannot express: bytes that are not
+    /// UTF-8, another protocol version, no `host`) and reads one response.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<Response> {
+        timeout(IO_TIMEOUT, self.exchange_bytes(bytes))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no response within 10 s"))?
+    }
+
     async fn exchange(&mut self, req: &Req) -> io::Result<Response> {
+        self.exchange_bytes(&req.bytes()).await
+    }
+
+    async fn exchange_bytes(&mut self, bytes: &[u8]) -> io::Result<Response> {
         if self.closed {
             return Err(io::Error::new(
                 io::ErrorKind::NotConnected,
                 "the server closed it",
             ));
         }
-        self.io.get_mut().write_all(&req.bytes()).await?;
+        self.io.get_mut().write_all(bytes).await?;
         let head = read_head(&mut self.io).await?.ok_or_else(|| {
             io::Error::new(io::ErrorKind::UnexpectedEof, "closed before a response")
         })?;

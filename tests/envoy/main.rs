@@ -16,6 +16,7 @@ mod metrics;
 mod stats;
 
 mod guard;
+mod hostile;
 mod overrides;
 mod pushes;
 mod routing;

@@ -462,6 +462,12 @@ impl Stream<'_> {
         self.deliver_headers(Direction::Request, headers, end_of_stream)
     }
 
+    /// Delivers request headers whose values are bytes, e.g. not UTF-8 (Envoy's HTTP/1 codec
+    /// lets obs-text 0x80-0xFF through).
+    pub fn request_headers_bytes(&mut self, headers: &[(&str, &[u8])]) -> Action {
+        self.deliver_headers(Direction::Request, headers, false)
+    }
+
     pub fn request_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Action {
         self.deliver_body(Direction::Request, chunk, end_of_stream)
     }
@@ -574,10 +580,10 @@ impl Stream<'_> {
         self.state().filter_state.get(path).map(Vec::as_slice)
     }
 
-    fn deliver_headers(
+    fn deliver_headers<V: AsRef<[u8]>>(
         &mut self,
         direction: Direction,
-        headers: &[(&str, &str)],
+        headers: &[(&str, V)],
         end_of_stream: bool,
     ) -> Action {
         let map = HeaderMap::from_pairs(headers);
