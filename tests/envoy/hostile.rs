@@ -105,7 +105,7 @@ fn assert_routed(what: &str, response: &Response) {
 
 /// Envoy's wasm stats: no VM failed, and the VMs were created. Nothing in the log says a
 /// callback failed or panicked.
-async fn assert_no_wasm_failure(envoy: &Envoy) {
+pub async fn assert_no_wasm_failure(envoy: &Envoy) {
     let stats = envoy.stats("wasm").await;
     println!("wasm stats: {stats:?}");
     let failures: Vec<_> = stats

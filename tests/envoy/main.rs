@@ -18,6 +18,7 @@ mod stats;
 mod guard;
 mod hostile;
 mod overrides;
+mod push_storm;
 mod pushes;
 mod routing;
 mod spoofing;
