@@ -132,7 +132,7 @@ fuzz-ci: ## The short, reproducible fuzz run CI does: each target FUZZ_CI_RUNS i
 	  grep -E '^Done [0-9]+ runs' $$log || true; \
 	done
 
-bench: ## Benchmarks (see BENCHMARKS.md)
+bench: ## Benchmarks: not written yet (exits with a message)
 	@echo "benchmarks arrive with the performance work; nothing to run yet" >&2; exit 1
 
 demo: $(WASM) envoy ## Real Envoy with the filter and demo upstreams on loopback, a live push
