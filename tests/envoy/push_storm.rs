@@ -10,6 +10,7 @@
 use crate::growthbook as gb;
 use crate::harness::{Conn, Envoy, Filter, Req, Response, Upstreams, Verdict, demo_config, users};
 use crate::hostile::assert_no_wasm_failure;
+use crate::pushes::assert_none_failed;
 use crate::routing::{assert_followed, side_in};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -278,27 +279,7 @@ async fn a_minute_of_traffic_through_thirty_pushes_fails_nothing_and_every_answe
 
     // No request failed.
     let all: Vec<&Sent> = lanes.iter().flatten().collect();
-    let failed: Vec<String> = all
-        .iter()
-        .filter_map(|s| match &s.outcome {
-            Err(e) => Some(format!("{} {}: {e}", s.uid, s.path)),
-            Ok(r) if r.status != 200 => Some(format!(
-                "{} {}: {} {}",
-                s.uid,
-                s.path,
-                r.status,
-                r.body.trim()
-            )),
-            Ok(_) => None,
-        })
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed, e.g. {:?}",
-        failed.len(),
-        all.len(),
-        &failed[..failed.len().min(5)]
-    );
+    assert_none_failed(all.iter().map(|s| (s.uid.as_str(), s.path, &s.outcome)));
 
     // Every answer is what an accepted configuration, already written, decides for that user;
     // the upstream received it once, with the filter's headers.

@@ -111,6 +111,31 @@ async fn a_push_flips_blue_to_green_and_ramps_the_canary_on_both_workers() {
     );
 }
 
+/// Every request of a load test was answered 200 by an upstream; the failures otherwise, with a
+/// few of them shown.
+pub(crate) fn assert_none_failed<'a>(
+    sent: impl IntoIterator<Item = (&'a str, &'a str, &'a Result<Response, String>)>,
+) {
+    let mut total = 0;
+    let mut failed = Vec::new();
+    for (uid, path, outcome) in sent {
+        total += 1;
+        match outcome {
+            Err(e) => failed.push(format!("{uid} {path}: {e}")),
+            Ok(r) if r.status != 200 => {
+                failed.push(format!("{uid} {path}: {} {}", r.status, r.body.trim()))
+            }
+            Ok(_) => {}
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {total} requests failed, e.g. {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+}
+
 /// One request of the load test.
 struct Sent {
     connection: usize,
@@ -238,27 +263,7 @@ async fn a_push_under_load_fails_no_request_and_every_answer_is_the_old_or_the_n
     }
 
     let all: Vec<&Sent> = lanes.iter().flatten().collect();
-    let failed: Vec<String> = all
-        .iter()
-        .filter_map(|s| match &s.outcome {
-            Err(e) => Some(format!("{} {}: {e}", s.uid, s.path)),
-            Ok(r) if r.status != 200 => Some(format!(
-                "{} {}: {} {}",
-                s.uid,
-                s.path,
-                r.status,
-                r.body.trim()
-            )),
-            Ok(_) => None,
-        })
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed, e.g. {:?}",
-        failed.len(),
-        all.len(),
-        &failed[..failed.len().min(5)]
-    );
+    assert_none_failed(all.iter().map(|s| (s.uid.as_str(), s.path, &s.outcome)));
 
     let by_id = upstreams.by_id();
     let mut per_revision: HashMap<&str, usize> = HashMap::new();
