@@ -132,8 +132,21 @@ fuzz-ci: ## The short, reproducible fuzz run CI does: each target FUZZ_CI_RUNS i
 	  grep -E '^Done [0-9]+ runs' $$log || true; \
 	done
 
-bench: ## Benchmarks: not written yet (exits with a message)
-	@echo "benchmarks arrive with the performance work; nothing to run yet" >&2; exit 1
+# `make bench`: the engine and module benches (criterion, when benches/engine.rs exists), real
+# Envoy under wrk load (bench/envoy.py: BENCH_ROUNDS alternating rounds of BENCH_SECONDS s per
+# configuration, BENCH_CONNECTIONS keep-alive connections), then BENCHMARKS.md from the fragments
+# they leave in target/bench/ (bench/report.py).
+BENCH_ROUNDS ?= 5
+BENCH_SECONDS ?= 5
+BENCH_CONNECTIONS ?= 10
+bench: $(WASM) $(FIXTURE) envoy ## Benchmarks: engine, module, Envoy under load; writes BENCHMARKS.md
+	@command -v wrk >/dev/null || $(call apt-install,wrk)
+	@if [ -f benches/engine.rs ]; then \
+	  $(CARGO) bench --locked --bench engine --bench module; \
+	else echo "bench: no benches/engine.rs, skipping the engine and module benches"; fi
+	python3 bench/envoy.py --envoy $(ENVOY) --rounds $(BENCH_ROUNDS) --seconds $(BENCH_SECONDS) \
+	  --connections $(BENCH_CONNECTIONS) --out target/bench/envoy.md
+	ENVOY=$(ENVOY) python3 bench/report.py
 
 demo: $(WASM) envoy ## Real Envoy with the filter and demo upstreams on loopback, a live push
 	@ENVOY=$(ENVOY) envoy/demo.sh

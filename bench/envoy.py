@@ -1,0 +1,586 @@
+#!/usr/bin/env python3
+"""Envoy under real load: what Switchyard costs a proxy, next to a proxy without it.
+
+Four front Envoys, each its own process with one worker, all pinned to CPU 0, each on its own
+loopback port; they differ only in their HTTP filters and the one route:
+
+  plain       no wasm filter; the route goes to cluster `stable`
+  minimal     dist/minimal-filter.wasm, which only sets `x-switchyard-cluster: fixture`;
+              the route takes the cluster from that header
+  switchyard  dist/switchyard.wasm with bench/envoy/switchyard.json; the routes of
+              envoy/envoy.yaml (cluster header, mirror on the shadow header)
+  weighted    no wasm filter; Envoy's own weighted_clusters, 90 stable / 10 canary
+
+(`--configs` also takes `unmatched`: Switchyard with the same configuration but no route that
+matches the request's host, the filter's floor.)
+
+The upstreams are one more Envoy (one worker, pinned to CPU 1) answering 200 from
+`direct_response` on one port per cluster, so no Python is on the request path. wrk, pinned to
+CPU 1 as well, sends keep-alive HTTP/1.1 requests with browser-like headers and cookies whose user
+id changes with every request (bench/envoy/request.lua). The runs alternate, A B C D, A B C D, …,
+after one warm-up run per configuration. For each run: requests/s and p50/p99 latency from wrk,
+and the CPU time the front Envoy spent (all its threads, from /proc/<pid>/task/*/schedstat)
+divided by the requests completed. Any non-2xx answer or socket error fails the bench, and so
+does a front Envoy that did not route where its configuration says (cluster stats from its admin).
+
+The result is a Markdown fragment (default target/bench/envoy.md, also printed) and the raw
+numbers beside it as JSON. The budget (Envoy CPU per request with Switchyard at most 1.15x that
+with the minimal filter) is reported PASS or FAIL; the exit code does not depend on it.
+
+Python 3 standard library only.
+"""
+
+import argparse
+import copy
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+CONFIGS = ["plain", "minimal", "switchyard", "weighted"]
+EXTRA_CONFIGS = ["unmatched"]
+WHAT = {
+    "plain": "no wasm filter, route to `stable`",
+    "minimal": "wasm filter that only sets the cluster header",
+    "switchyard": "Switchyard, matched route: canary 10% + experiment + shadow 1% on `cookie:uid`",
+    "weighted": "no wasm filter, Envoy `weighted_clusters` 90/10",
+    "unmatched": "Switchyard, no route matches the request",
+}
+UPSTREAMS = ["stable", "canary", "shadow", "fixture", "default"]
+HOST = "shop.example.com"
+PATH = "/checkout/cart?step=2"
+USERS = 100000
+BUDGET = 1.15  # Envoy CPU per request: switchyard / minimal
+FRONT_CPU, LOAD_CPU = 0, 1
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = {"name": "envoy.filters.http.router",
+          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+
+
+class BenchError(Exception):
+    """The bench could not measure what it claims to; the message says why."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Envoy configurations
+
+
+def address(port):
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
+def listener(name, http_filters, route_config, **hcm):
+    return {
+        "name": name,
+        "address": address(0),  # any free port; read back from the admin's /listeners
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {"@type": HCM, "stat_prefix": name, "http_filters": http_filters,
+                             "route_config": route_config, **hcm},
+        }]}],
+    }
+
+
+def bootstrap(listeners, clusters=()):
+    return {
+        "admin": {"address": address(0)},
+        "static_resources": {"listeners": listeners, "clusters": list(clusters)},
+    }
+
+
+def upstream_config():
+    """One listener per cluster, each answering 200 with a small body of its own."""
+    return bootstrap([
+        listener(name, [ROUTER], {"virtual_hosts": [{
+            "name": name, "domains": ["*"],
+            "routes": [{"match": {"prefix": "/"},
+                        "direct_response": {"status": 200, "body": {"inline_string": f"{name} ok\n"}}}],
+        }]})
+        for name in UPSTREAMS
+    ])
+
+
+def wasm_filter(name, wasm, configuration=None):
+    config = {
+        "name": name,
+        "vm_config": {"runtime": "envoy.wasm.runtime.v8",
+                      "code": {"local": {"filename": os.path.join(REPO, wasm)}}},
+    }
+    if configuration is not None:
+        config["configuration"] = {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                   "value": json.dumps(configuration)}
+    return {"name": name, "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", "config": config}}
+
+
+# The routes of envoy/envoy.yaml: the cluster the filter chose, else the default cluster.
+def header_routes(mirror):
+    route = {"cluster_header": "x-switchyard-cluster"}
+    if mirror:
+        route["request_mirror_policies"] = [{
+            "cluster_header": "x-switchyard-shadow",
+            "request_headers_mutations": [
+                {"append": {"header": {"key": "x-switchyard-mirrored", "value": "true"}}}],
+        }]
+    return [
+        {"match": {"prefix": "/", "headers": [{"name": "x-switchyard-cluster", "present_match": True}]},
+         "route": route},
+        {"match": {"prefix": "/"}, "route": {"cluster": "default"}},
+    ]
+
+
+def unmatched(configuration):
+    """The same configuration with every route's hosts moved away from the request's host."""
+    config = copy.deepcopy(configuration)
+    for route in config["routes"]:
+        hosts = route.get("match", {}).get("hosts")
+        if hosts:
+            route["match"]["hosts"] = [h.replace("example.com", "example.net") for h in hosts]
+    config["revision"] = config.get("revision", "bench") + "-unmatched"
+    return config
+
+
+def front_config(kind, upstream_ports, switchyard_config):
+    """Configurations A to D share everything but the HTTP filters and the route."""
+    if kind == "plain":
+        filters, routes = [], [{"match": {"prefix": "/"}, "route": {"cluster": "stable"}}]
+    elif kind == "minimal":
+        filters, routes = [wasm_filter("minimal", "dist/minimal-filter.wasm")], header_routes(False)
+    elif kind == "switchyard":
+        filters = [wasm_filter("switchyard", "dist/switchyard.wasm", switchyard_config)]
+        routes = header_routes(True)
+    elif kind == "unmatched":
+        filters = [wasm_filter("switchyard", "dist/switchyard.wasm", unmatched(switchyard_config))]
+        routes = header_routes(True)
+    elif kind == "weighted":
+        filters = []
+        routes = [{"match": {"prefix": "/"}, "route": {"weighted_clusters": {"clusters": [
+            {"name": "stable", "weight": 90}, {"name": "canary", "weight": 10}]}}}]
+    else:
+        raise ValueError(kind)
+    clusters = [{
+        "name": name,
+        "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name,
+                            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address(port)}}]}]},
+    } for name, port in upstream_ports.items()]
+    return bootstrap([listener(
+        "front", filters + [ROUTER],
+        {"name": "front", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
+        use_remote_address=True,
+    )], clusters)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def http_get(url, timeout=5.0):
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.status, resp.read().decode("utf-8", "replace")
+
+
+class Envoy:
+    """One Envoy process with one worker, pinned to one CPU, admin and listeners on free ports."""
+
+    def __init__(self, binary, name, config, cpu, workdir):
+        self.name = name
+        base = os.path.join(workdir, name)
+        self.config_path, self.admin_path, self.log_path = base + ".json", base + ".admin", base + ".log"
+        with open(self.config_path, "w") as f:
+            json.dump(config, f, indent=1)
+        if os.path.exists(self.admin_path):
+            os.remove(self.admin_path)
+        self.admin = None
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                ["taskset", "-c", str(cpu), binary, "-c", self.config_path, "--concurrency", "1",
+                 "--disable-hot-restart", "--admin-address-path", self.admin_path, "-l", "warning"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+
+    def log_tail(self, lines=20):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"envoy {self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if self.admin is None and os.path.exists(self.admin_path):
+                with open(self.admin_path) as f:
+                    text = f.read().strip()
+                if text:
+                    self.admin = "http://" + text
+            if self.admin:
+                try:
+                    if http_get(self.admin + "/ready", 1.0)[0] == 200:
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        raise BenchError(f"envoy {self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def ports(self):
+        """{listener name: port}."""
+        _, text = http_get(self.admin + "/listeners?format=json")
+        return {s["name"]: s["local_address"]["socket_address"]["port_value"]
+                for s in json.loads(text)["listener_statuses"]}
+
+    def counters(self):
+        """The counters a run is checked with: per cluster, per response class, the filter's own."""
+        _, text = http_get(self.admin + "/stats?usedonly&filter=" + urllib.parse.quote(
+            r"^(cluster\.[^.]+\.upstream_rq_total|http\.front\.downstream_rq_[1-5]xx|wasmcustom\..*)$"))
+        out = {}
+        for line in text.splitlines():
+            name, _, value = line.rpartition(": ")
+            if value.isdigit():
+                out[name] = int(value)
+        return out
+
+    def cpu_ns(self):
+        """CPU time of all the process's threads so far, from the kernel's schedstat."""
+        total = 0
+        task_dir = f"/proc/{self.proc.pid}/task"
+        for tid in os.listdir(task_dir):
+            try:
+                with open(f"{task_dir}/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass  # a thread that ended meanwhile
+        return total
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def cpu_ticks():
+    """{cpu index: (busy ticks, steal ticks)} from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                v = [int(x) for x in fields]
+                idle = v[3] + v[4]
+                steal = v[7] if len(v) > 7 else 0
+                out[int(name[3:])] = (sum(v[:8]) - idle - steal, steal)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+def run_wrk(port, seconds, connections):
+    cmd = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+           "--latency", "-s", os.path.join(HERE, "envoy", "request.lua"),
+           f"http://127.0.0.1:{port}{PATH}", "--", HOST, str(USERS)]
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"wrk did not finish within {seconds + 30} s") from None
+    for line in run.stdout.splitlines():
+        if line.startswith("BENCH_WRK "):
+            return json.loads(line[len("BENCH_WRK "):])
+    raise BenchError(f"wrk gave no result (exit {run.returncode}):\n{run.stdout}{run.stderr}")
+
+
+def delta(after, before):
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def check_run(kind, wrk, counters):
+    """Fails loudly on any error answer, and on routing that is not what the configuration says."""
+    errors = {k: wrk[k] for k in ("connect", "read", "write", "status", "timeout") if wrk[k]}
+    if errors:
+        raise BenchError(f"{kind}: wrk saw errors {errors} in {wrk['requests']} requests")
+    if wrk["requests"] == 0:
+        raise BenchError(f"{kind}: no request completed")
+    bad = {k: v for k, v in counters.items()
+           if k.startswith("http.front.downstream_rq_") and not k.endswith("_2xx")}
+    if bad:
+        raise BenchError(f"{kind}: Envoy answered non-2xx: {bad}")
+    sent = {k.split(".")[1]: v for k, v in counters.items() if k.endswith(".upstream_rq_total")}
+    expected = {"plain": {"stable"}, "minimal": {"fixture"}, "switchyard": {"stable", "canary"},
+                "weighted": {"stable", "canary"}, "unmatched": {"default"}}[kind]
+    allowed = expected | ({"shadow"} if kind == "switchyard" else set())
+    missing = expected - set(sent)
+    stray = set(sent) - allowed
+    if missing or stray:
+        raise BenchError(f"{kind}: routed to {sent}, expected {sorted(expected)}")
+    return sent
+
+
+def measure(kind, envoy, port, seconds, connections):
+    before = envoy.counters()
+    ticks0, cpu0 = cpu_ticks(), envoy.cpu_ns()
+    wrk = run_wrk(port, seconds, connections)
+    cpu1, ticks1 = envoy.cpu_ns(), cpu_ticks()
+    counters = delta(envoy.counters(), before)
+    sent = check_run(kind, wrk, counters)
+    tick_ns = 1e9 / os.sysconf("SC_CLK_TCK")
+    wall_ns = wrk["duration_us"] * 1e3
+    busy = {c: (ticks1[c][0] - ticks0[c][0]) * tick_ns / wall_ns for c in ticks1}
+    steal = {c: (ticks1[c][1] - ticks0[c][1]) * tick_ns / wall_ns for c in ticks1}
+    envoy_ns = cpu1 - cpu0
+    return {
+        "config": kind,
+        "requests": wrk["requests"],
+        "rps": wrk["requests"] / (wrk["duration_us"] / 1e6),
+        "p50_us": wrk["p50_us"],
+        "p99_us": wrk["p99_us"],
+        "cpu_us_per_request": envoy_ns / wrk["requests"] / 1e3,
+        "envoy_cpu_share": envoy_ns / wall_ns,
+        # What else ran on the front Envoy's CPU (other processes, interrupts), and how busy the
+        # load CPU was, as shares of the run: contention shows here.
+        "other_on_front_cpu": max(0.0, busy.get(FRONT_CPU, 0.0) - envoy_ns / wall_ns),
+        "load_cpu_busy": busy.get(LOAD_CPU, 0.0),
+        "steal": sum(steal.values()),
+        "clusters": sent,
+        "filter_counters": {k: v for k, v in counters.items() if k.startswith("wasmcustom.")},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def median(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def summarize(results, configs):
+    summary = {}
+    for kind in configs:
+        runs = results[kind]
+        clusters = {}
+        for r in runs:
+            for c, n in r["clusters"].items():
+                clusters[c] = clusters.get(c, 0) + n
+        summary[kind] = {
+            "rps": median(runs, "rps"), "p50_us": median(runs, "p50_us"), "p99_us": median(runs, "p99_us"),
+            "cpu_us": median(runs, "cpu_us_per_request"),
+            "cpu_min": min(r["cpu_us_per_request"] for r in runs),
+            "cpu_max": max(r["cpu_us_per_request"] for r in runs),
+            "other_on_front_cpu": median(runs, "other_on_front_cpu"),
+            "load_cpu_busy": median(runs, "load_cpu_busy"),
+            "clusters": clusters,
+        }
+    return summary
+
+
+def paired(results, a, b):
+    """Per-round ratios a/b of CPU per request (rounds alternate, so a round is a fair pair)."""
+    return [x["cpu_us_per_request"] / y["cpu_us_per_request"] for x, y in zip(results[a], results[b])]
+
+
+def share(clusters, name):
+    total = sum(n for c, n in clusters.items() if c != "shadow")
+    return clusters.get(name, 0) / total if total else 0.0
+
+
+def markdown(summary, results, configs, args, env):
+    s = summary
+    lines = ["## Envoy under load", ""]
+    lines.append(f"Envoy {env['envoy_version']}, one worker per Envoy, {args.rounds} rounds of "
+                 f"{args.seconds} s per configuration, {args.connections} keep-alive connections "
+                 f"({env['date']}). Medians over rounds; CPU range is the lowest and highest round.")
+    lines.append("")
+    lines.append("| config | what | req/s | p50 | p99 | Envoy CPU / request | range | vs plain |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    base = s.get("plain", {}).get("cpu_us")
+    for kind in configs:
+        r = s[kind]
+        vs = f"{r['cpu_us'] / base:.2f}×" if base else "–"
+        lines.append(f"| {kind} | {WHAT[kind]} | {r['rps']:,.0f} | {r['p50_us'] / 1e3:.2f} ms | "
+                     f"{r['p99_us'] / 1e3:.2f} ms | {r['cpu_us']:.1f} µs | "
+                     f"{r['cpu_min']:.1f}–{r['cpu_max']:.1f} | {vs} |")
+    lines.append("")
+    ratios = [("switchyard", "minimal"), ("minimal", "plain"), ("switchyard", "plain"),
+              ("weighted", "plain"), ("unmatched", "minimal"), ("unmatched", "plain")]
+    shown = [(a, b) for a, b in ratios if a in s and b in s]
+    if shown:
+        lines.append("| Envoy CPU per request | ratio of medians | per round | extra per request |")
+        lines.append("|---|---:|---:|---:|")
+        for a, b in shown:
+            per_round = paired(results, a, b)
+            lines.append(f"| {a} / {b} | {s[a]['cpu_us'] / s[b]['cpu_us']:.3f} | "
+                         f"{min(per_round):.3f}–{max(per_round):.3f} | "
+                         f"{s[a]['cpu_us'] - s[b]['cpu_us']:+.1f} µs |")
+        lines.append("")
+    if "switchyard" in s and "minimal" in s:
+        ratio = s["switchyard"]["cpu_us"] / s["minimal"]["cpu_us"]
+        verdict = "PASS" if ratio <= BUDGET else "FAIL"
+        lines.append(f"**Budget: Envoy CPU per request with Switchyard at most {BUDGET}× the minimal "
+                     f"filter's: {ratio:.3f}×, {verdict}.**")
+        lines.append("")
+    notes = []
+    for kind in ("switchyard", "weighted"):
+        if kind in s:
+            c = s[kind]["clusters"]
+            note = f"{kind} sent {share(c, 'canary'):.1%} of requests to canary"
+            if c.get("shadow"):
+                note += f" and mirrored {c['shadow'] / sum(n for k, n in c.items() if k != 'shadow'):.1%} to shadow"
+            notes.append(note)
+    other = max(s[k]["other_on_front_cpu"] for k in configs)
+    load = statistics.median(s[k]["load_cpu_busy"] for k in configs)
+    notes.append(f"other work on the front Envoy's CPU: at most {other:.0%} of a run (median per config)"
+                 + (" — the machine was busy with other work, so CPU per request is inflated "
+                    "(cache and wake-ups); compare only within this table" if other > 0.10 else "")
+                 + f"; the load CPU (wrk and the upstream Envoy) was {load:.0%} busy")
+    lines.append("Checks: every answer 2xx; " + "; ".join(notes) + ".")
+    lines.append("")
+    mirror = ("with the mirror policy of envoy/envoy.yaml, so the 1% of requests picked for shadow "
+              "are also copied to the `shadow` cluster by the Envoy under test")
+    lines.append(
+        "Method: `bench/envoy.py`. Each configuration is its own Envoy process with `--concurrency 1`, "
+        f"all pinned to CPU {FRONT_CPU} with `taskset`, on its own loopback port; they differ only in "
+        "the HTTP filters and the route (plain: no filter, route to `stable`; minimal: "
+        "`dist/minimal-filter.wasm`, route by `cluster_header`; switchyard: `dist/switchyard.wasm` with "
+        f"`bench/envoy/switchyard.json` and the routes of envoy/envoy.yaml, {mirror}; weighted: Envoy's "
+        "`weighted_clusters` 90/10). Wasm runs in V8 (`envoy.wasm.runtime.v8`); no access log. "
+        f"The upstreams are another Envoy (one worker, CPU {LOAD_CPU}) answering 200 from "
+        f"`direct_response`. `wrk -t1 -c{args.connections}`, also on CPU {LOAD_CPU}, sends keep-alive "
+        f"HTTP/1.1 GETs to `{HOST}{PATH}` with browser headers and six cookies, the user id among "
+        f"them changing with every request ({USERS:,} users; `bench/envoy/request.lua`). After one "
+        "warm-up run per configuration, the runs alternate A B C D, A B C D, … Envoy CPU per request "
+        "is the CPU time of all the front Envoy's threads during the run "
+        "(`/proc/<pid>/task/*/schedstat`) divided by the requests wrk completed, so it does not "
+        "depend on how busy the load CPU is; req/s and latency do. Any non-2xx answer, socket error "
+        "or request routed to a cluster the configuration does not name fails the bench."
+    )
+    lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def envoy_version(text):
+    """`envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL` -> `1.40.0`."""
+    words = text.split("version:", 1)[-1].split()
+    parts = words[0].split("/") if words else []
+    return parts[1] if len(parts) > 1 else text.strip()
+
+
+def find_envoy(given):
+    for candidate in (given, os.environ.get("ENVOY"), shutil.which("envoy"),
+                      os.path.join(REPO, ".venv", "bin", "envoy")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise BenchError("no Envoy: give --envoy, set ENVOY, or run `make envoy`")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds (default: %(default)s)")
+    p.add_argument("--seconds", type=int, default=5, help="seconds per run (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=None, help="seconds of warm-up per configuration "
+                   "(default: --seconds)")
+    p.add_argument("--connections", type=int, default=10, help="wrk connections (default: %(default)s)")
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help=f"comma-separated, in run order, from {', '.join(CONFIGS + EXTRA_CONFIGS)} "
+                        "(default: %(default)s)")
+    p.add_argument("--switchyard-config", default=os.path.join(HERE, "envoy", "switchyard.json"),
+                   help="Switchyard configuration for `switchyard` and `unmatched` (default: %(default)s)")
+    p.add_argument("--envoy", help="Envoy binary (default: $ENVOY, envoy on PATH, .venv/bin/envoy)")
+    p.add_argument("--out", default=os.path.join(REPO, "target", "bench", "envoy.md"),
+                   help="Markdown fragment to write; raw numbers go beside it as .json (default: %(default)s)")
+    args = p.parse_args()
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = [c for c in configs if c not in CONFIGS + EXTRA_CONFIGS]
+    if unknown or not configs or args.rounds < 1 or args.seconds < 1 or args.connections < 1:
+        p.error(f"bad arguments (unknown configs: {unknown})" if unknown else "bad arguments")
+    warmup = args.seconds if args.warmup is None else args.warmup
+
+    for tool in ("taskset", "wrk"):
+        if not shutil.which(tool):
+            raise BenchError(f"{tool} is missing (make bench installs wrk)")
+    if len(os.sched_getaffinity(0) & {FRONT_CPU, LOAD_CPU}) < 2:
+        raise BenchError(f"CPUs {FRONT_CPU} and {LOAD_CPU} must both be available")
+    for wasm in ("dist/minimal-filter.wasm", "dist/switchyard.wasm"):
+        if not os.path.exists(os.path.join(REPO, wasm)):
+            raise BenchError(f"{wasm} is missing: make wasm fixtures")
+    binary = find_envoy(args.envoy)
+    with open(args.switchyard_config) as f:
+        switchyard_config = json.load(f)
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
+    env = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "envoy_version": envoy_version(version),
+        "kernel": platform.release(),
+    }
+
+    workdir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "envoy")
+    os.makedirs(workdir, exist_ok=True)
+    started = []
+    try:
+        upstream = Envoy(binary, "upstream", upstream_config(), LOAD_CPU, workdir)
+        started.append(upstream)
+        upstream.wait_ready()
+        upstream_ports = upstream.ports()
+        fronts = {}
+        for kind in configs:
+            fronts[kind] = Envoy(binary, kind, front_config(kind, upstream_ports, switchyard_config),
+                                 FRONT_CPU, workdir)
+            started.append(fronts[kind])
+        ports = {}
+        for kind, envoy in fronts.items():
+            envoy.wait_ready()
+            ports[kind] = envoy.ports()["front"]
+
+        results = {kind: [] for kind in configs}
+        for kind in configs:
+            if warmup > 0:
+                r = measure(kind, fronts[kind], ports[kind], warmup, args.connections)
+                print(f"warm-up  {kind:<10} {r['rps']:>9,.0f} req/s  {r['cpu_us_per_request']:6.1f} µs CPU/req",
+                      file=sys.stderr, flush=True)
+        for n in range(1, args.rounds + 1):
+            for kind in configs:
+                r = measure(kind, fronts[kind], ports[kind], args.seconds, args.connections)
+                results[kind].append(r)
+                print(f"round {n}  {kind:<10} {r['rps']:>9,.0f} req/s  p50 {r['p50_us'] / 1e3:5.2f} ms  "
+                      f"p99 {r['p99_us'] / 1e3:5.2f} ms  {r['cpu_us_per_request']:6.1f} µs CPU/req  "
+                      f"(other on CPU {FRONT_CPU}: {r['other_on_front_cpu']:.0%}, "
+                      f"CPU {LOAD_CPU} busy: {r['load_cpu_busy']:.0%})", file=sys.stderr, flush=True)
+    finally:
+        for envoy in reversed(started):
+            envoy.stop()
+
+    summary = summarize(results, configs)
+    text = markdown(summary, results, configs, args, env)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text)
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+        json.dump({"env": env, "args": vars(args), "summary": summary, "runs": results}, f, indent=1)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        print(f"bench/envoy.py: FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
