@@ -36,6 +36,10 @@ impl Fnv1a32 {
     pub fn write_str(&mut self, s: &str) -> &mut Self {
         // JS strings are UTF-16 and the SDK hashes `charCodeAt(i)`: a non-ASCII key only lands in
         // the same bucket as in the SDKs if it is fed unit by unit, surrogate pairs included.
+        if s.is_ascii() {
+            // One UTF-16 unit per byte, equal to it: the common case, without decoding.
+            return self.write_bytes(s.as_bytes());
+        }
         for unit in s.encode_utf16() {
             self.mix(u32::from(unit));
         }
@@ -56,6 +60,9 @@ impl Fnv1a32 {
         // No SDK can hold such a key as a string, so there is no bucket to agree with; hashing the
         // bytes keeps the assignment deterministic (and equals the SDKs' result for the key's
         // Latin-1 reading).
+        if key.is_ascii() {
+            return self.write_bytes(key);
+        }
         match core::str::from_utf8(key) {
             Ok(s) => self.write_str(s),
             Err(_) => self.write_bytes(key),

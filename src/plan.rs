@@ -3,6 +3,7 @@
 //! routes indexed. Nothing here is re-checked per request.
 
 use crate::cidr::Cidr;
+pub use crate::config::Telemetry;
 pub use crate::config::Colour;
 use crate::engine::matching::RouteIndex;
 
@@ -17,6 +18,7 @@ pub const MAX_ROUTES: usize = 100_000;
 pub struct Plan {
     pub revision: Box<str>,
     pub debug: bool,
+    pub telemetry: Telemetry,
     pub headers: HeaderNames,
     pub overrides: Overrides,
     pub routes: Vec<Route>,
@@ -30,6 +32,7 @@ impl Plan {
         Plan {
             revision: "".into(),
             debug: false,
+            telemetry: Telemetry::default(),
             headers: HeaderNames::default(),
             overrides: Overrides::default(),
             routes: Vec::new(),

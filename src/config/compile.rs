@@ -62,6 +62,7 @@ pub fn compile(config: &Config) -> Result<Plan, Vec<Problem>> {
     Ok(Plan {
         revision,
         debug: config.debug,
+        telemetry: config.telemetry.clone(),
         headers,
         overrides,
         routes,

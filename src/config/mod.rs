@@ -61,9 +61,27 @@ pub struct Config {
     /// Who may force a decision with override headers or cookies.
     #[serde(default)]
     pub overrides: Overrides,
+    /// What the filter reports beyond its per-request counters; each costs host calls.
+    #[serde(default)]
+    pub telemetry: Telemetry,
     /// Ordered rules: the first whose `match` fits the request wins. May be empty.
     #[cfg_attr(feature = "schema", schemars(required))]
     pub routes: Option<Vec<Route>>,
+}
+
+/// Reports that cost host calls on every matched request, hence off unless asked for. The
+/// per-request counters (requests, cohorts, shadowed) are always kept and cost nothing per request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct Telemetry {
+    /// Count responses by status class and record their durations, per route and target
+    /// (`switchyard_responses_total`, `switchyard_request_duration_milliseconds`).
+    #[serde(skip_serializing_if = "is_false")]
+    pub responses: bool,
+    /// Hand the decision to access logs as filter state `wasm.switchyard.decision`.
+    #[serde(skip_serializing_if = "is_false")]
+    pub access_log: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

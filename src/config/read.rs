@@ -7,7 +7,7 @@
 
 use super::{
     BlueGreen, Canary, Colour, Config, Experiment, Guard, HeaderMatch, Headers, Match, Namespace,
-    OverrideFrom, Overrides, Problem, Route, Selector, Shadow, SwitchAt, Variant,
+    OverrideFrom, Overrides, Problem, Route, Selector, Shadow, SwitchAt, Telemetry, Variant,
 };
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -337,7 +337,12 @@ read_struct!(Config {
     debug,
     headers,
     overrides,
+    telemetry,
     routes
+});
+read_struct!(Telemetry {
+    responses,
+    access_log
 });
 read_struct!(Headers {
     cluster,

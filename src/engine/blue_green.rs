@@ -18,7 +18,7 @@ pub fn active(bg: &BlueGreen, env: &mut impl Env) -> (Colour, Reason) {
 pub fn preview(
     bg: &BlueGreen,
     request: &Request<'_>,
-    trust: &mut Trust<'_, '_>,
+    trust: &mut Trust<'_, '_, '_>,
     env: &mut impl Env,
 ) -> Option<Colour> {
     let colour = override_value(&bg.preview, request, |value| match value {

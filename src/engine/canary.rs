@@ -12,7 +12,7 @@ use crate::request::Request;
 pub fn choose(
     canary: &Canary,
     request: &Request<'_>,
-    trust: &mut Trust<'_, '_>,
+    trust: &mut Trust<'_, '_, '_>,
     env: &mut impl Env,
 ) -> Option<Reason> {
     let forced = override_value(&canary.force, request, |value| match value {

@@ -6,14 +6,14 @@ use super::Env;
 use crate::plan::Overrides;
 use crate::request::Request;
 
-pub struct Trust<'p, 'r> {
+pub struct Trust<'p, 'q, 'r> {
     overrides: &'p Overrides,
-    request: &'r Request<'r>,
+    request: &'q Request<'r>,
     verdict: Option<bool>,
 }
 
-impl<'p, 'r> Trust<'p, 'r> {
-    pub fn new(overrides: &'p Overrides, request: &'r Request<'r>) -> Self {
+impl<'p, 'q, 'r> Trust<'p, 'q, 'r> {
+    pub fn new(overrides: &'p Overrides, request: &'q Request<'r>) -> Self {
         Trust {
             overrides,
             request,

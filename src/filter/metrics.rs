@@ -63,33 +63,64 @@ enum Key {
     },
 }
 
-/// The ids of one plan's per-request metrics, found on first use: a configuration of 10,000
-/// routes defines only the metrics its traffic touches.
+/// One plan's per-request metrics, found on first use (a configuration of 10,000 routes defines
+/// only the metrics its traffic touches). Counts are kept here and handed to the host by
+/// [`flush`](Self::flush) (each second, from the root context's tick) and when the plan's last
+/// stream is gone: one host call per series and flush instead of one per request and series.
 #[derive(Default)]
 pub struct PlanMetrics {
-    ids: RefCell<FnvHashMap<Key, Option<u32>>>,
+    counters: RefCell<FnvHashMap<Key, Counter>>,
+}
+
+/// A counter's id (None when the host refused to define it) and what it has not yet been told.
+#[derive(Clone, Copy)]
+struct Counter {
+    id: Option<u32>,
+    pending: u64,
 }
 
 impl PlanMetrics {
-    fn get(&self, key: Key, name: impl FnOnce() -> (MetricType, String)) -> Option<u32> {
-        if let Some(&id) = self.ids.borrow().get(&key) {
-            return id;
+    /// The id of a metric, defining it the first time.
+    fn id(&self, key: Key, name: impl FnOnce() -> (MetricType, String)) -> Option<u32> {
+        if let Some(counter) = self.counters.borrow().get(&key) {
+            return counter.id;
         }
         let (kind, name) = name();
-        let found = id(kind, &name);
-        self.ids.borrow_mut().insert(key, found);
-        found
+        let id = id(kind, &name);
+        self.counters
+            .borrow_mut()
+            .insert(key, Counter { id, pending: 0 });
+        id
+    }
+
+    /// Count one for a counter, defining it the first time.
+    fn add(&self, key: Key, name: impl FnOnce() -> String) {
+        let id = self.id(key, || (MetricType::Counter, name()));
+        if id.is_some()
+            && let Some(counter) = self.counters.borrow_mut().get_mut(&key)
+        {
+            counter.pending = counter.pending.saturating_add(1);
+        }
+    }
+
+    /// Hand every pending count to the host.
+    pub fn flush(&self) {
+        for counter in self.counters.borrow_mut().values_mut() {
+            if let (Some(id), 1..) = (counter.id, counter.pending) {
+                let _ = hostcalls::increment_metric(id, i64::try_from(counter.pending).unwrap_or(i64::MAX));
+                counter.pending = 0;
+            }
+        }
     }
 
     /// A matched request, counted for its route and target.
     pub fn request(&self, route: u32, route_name: &str, target: Target) {
-        increment(self.get(Key::Requests { route, target }, || {
-            let name = format!(
+        self.add(Key::Requests { route, target }, || {
+            format!(
                 "switchyard_requests_total;route={route_name};target={}",
                 target.as_str()
-            );
-            (MetricType::Counter, name)
-        }));
+            )
+        });
     }
 
     /// A request enrolled in an experiment's variant.
@@ -105,23 +136,19 @@ impl PlanMetrics {
             experiment: experiment.0,
             variant: variant.0,
         };
-        increment(self.get(key, || {
-            let name = format!(
+        self.add(key, || {
+            format!(
                 "switchyard_enrolled_total;route={route_name};experiment={};variant={}",
                 experiment.1, variant.1
-            );
-            (MetricType::Counter, name)
-        }));
+            )
+        });
     }
 
     /// A request chosen for mirroring.
     pub fn shadowed(&self, route: u32, route_name: &str) {
-        increment(self.get(Key::Shadowed { route }, || {
-            (
-                MetricType::Counter,
-                format!("switchyard_shadowed_total;route={route_name}"),
-            )
-        }));
+        self.add(Key::Shadowed { route }, || {
+            format!("switchyard_shadowed_total;route={route_name}")
+        });
     }
 
     /// The response to a matched request: its class (`2xx`…, Envoy's own local replies included)
@@ -135,22 +162,20 @@ impl PlanMetrics {
         elapsed_ms: u64,
     ) {
         let class = u8::try_from(status / 100).unwrap_or(0).min(9);
-        increment(self.get(
-            Key::Responses {
-                route,
-                target,
-                class,
-            },
-            || {
-                let mut name = format!(
-                    "switchyard_responses_total;route={route_name};target={};class=",
-                    target.as_str()
-                );
-                let _ = write!(name, "{class}xx");
-                (MetricType::Counter, name)
-            },
-        ));
-        let duration = self.get(Key::Duration { route, target }, || {
+        let key = Key::Responses {
+            route,
+            target,
+            class,
+        };
+        self.add(key, || {
+            let mut name = format!(
+                "switchyard_responses_total;route={route_name};target={};class=",
+                target.as_str()
+            );
+            let _ = write!(name, "{class}xx");
+            name
+        });
+        let duration = self.id(Key::Duration { route, target }, || {
             let name = format!(
                 "switchyard_request_duration_milliseconds;route={route_name};target={}",
                 target.as_str()
@@ -167,6 +192,13 @@ thread_local! {
     /// The revision this VM serves. VM-wide, not per root context: Envoy creates a new plugin
     /// (root context) for every ECDS update, in the same VM.
     static ACTIVE_REVISION: RefCell<Option<Box<str>>> = const { RefCell::new(None) };
+}
+
+impl Drop for PlanMetrics {
+    /// A plan replaced by a push is dropped with its last stream: what it counted still counts.
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 /// A configuration applied: counted, and `switchyard_revision_info;revision=…` set to 1 for it

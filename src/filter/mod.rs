@@ -19,10 +19,12 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::Cell;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
+
+/// How often counts kept in the VM are handed to the host.
+const METRICS_FLUSH_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Registers the root context; called from `_initialize`.
 pub fn start() {
@@ -83,6 +85,11 @@ impl RootContext for Root {
         true
     }
 
+    /// Counts reach the host once a second, not once a request.
+    fn on_tick(&mut self) {
+        self.active.metrics.flush();
+    }
+
     fn on_configure(&mut self, _: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         match crate::config::load(&bytes) {
@@ -93,6 +100,7 @@ impl RootContext for Root {
                     plan.summary()
                 );
                 metrics::applied(&plan.revision);
+                self.set_tick_period(METRICS_FLUSH_PERIOD);
                 self.applied = Some(plan.revision.clone());
                 let previous = std::mem::replace(&mut self.active, Active::new(plan));
                 let active = &self.active;
@@ -136,7 +144,7 @@ impl RootContext for Root {
             active: Rc::clone(&self.active),
             rng,
             decision_header: None,
-            measured: None,
+            awaited: None,
         }))
     }
 }
@@ -146,8 +154,18 @@ struct Stream {
     rng: Rng,
     /// The debug header's value, kept for the response when `debug` is on.
     decision_header: Option<String>,
-    /// A matched request's route and target, and when its headers arrived (proxy clock, ms).
-    measured: Option<(u32, Target, i64)>,
+    /// A matched request whose response is to be seen: by the guard of its canary, or by the
+    /// response metrics. Its route, target, and when its headers arrived (proxy clock, ms; only
+    /// read for the response metrics).
+    awaited: Option<Awaited>,
+}
+
+#[derive(Clone, Copy)]
+struct Awaited {
+    route: u32,
+    target: Target,
+    guarded: bool,
+    started_ms: Option<i64>,
 }
 
 impl Context for Stream {}
@@ -160,7 +178,9 @@ impl HttpContext for Stream {
         let pairs = map.pairs();
         let request = Request::new(&pairs);
 
-        let mut changed = remove_spoofable(plan, &pairs, host::remove_request_header);
+        // Envoy re-selects the route after these header changes by itself: it does so for every
+        // module of ABI 0.2.1 (the SDK's), so no `clear_route_cache` call is needed.
+        remove_spoofable(plan, &pairs, host::remove_request_header);
         let mut env = ProxyEnv {
             rng: &mut self.rng,
             guards: &active.guards,
@@ -176,19 +196,17 @@ impl HttpContext for Stream {
             for (experiment, variant) in decision.cohorts() {
                 self.add_http_request_header(&experiment.header, &variant.name);
             }
-            changed = true;
             self.count(decision);
         }
-        if changed {
-            clear_route_cache();
-        }
-        // For access logs: `%FILTER_STATE(wasm.switchyard.decision:PLAIN)%`.
-        let described = decision.as_ref().map(|d| describe(plan, Some(d)));
-        if let Some(text) = &described {
-            host::set_property("switchyard.decision", text.as_bytes());
-        }
-        if plan.debug {
-            self.decision_header = Some(described.unwrap_or_else(|| describe(plan, None)));
+        if plan.debug || (plan.telemetry.access_log && decision.is_some()) {
+            let described = describe(plan, decision.as_ref());
+            // For access logs: `%FILTER_STATE(wasm.switchyard.decision:PLAIN)%`.
+            if plan.telemetry.access_log && decision.is_some() {
+                host::set_property("switchyard.decision", described.as_bytes());
+            }
+            if plan.debug {
+                self.decision_header = Some(described);
+            }
         }
         Action::Continue
     }
@@ -197,29 +215,25 @@ impl HttpContext for Stream {
         if let Some(value) = self.decision_header.take() {
             self.set_http_response_header(&self.active.plan.headers.decision, Some(&value));
         }
-        if let Some((route, target, started)) = self.measured.take() {
-            let status = self.get_http_response_header_bytes(":status");
-            let status = status
-                .as_deref()
-                .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
-            let now = now_ms();
-            let elapsed = u64::try_from(now.saturating_sub(started)).unwrap_or(0);
-            if target == Target::Canary {
-                let active = &self.active;
-                active
-                    .guards
-                    .answered(&active.plan, route, status.unwrap_or(0), now);
+        if let Some(awaited) = self.awaited.take() {
+            // Envoy's own local replies (503 when the upstream resets, say) count too.
+            let status = self
+                .get_http_response_header_bytes(":status")
+                .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok())
+                .unwrap_or(0);
+            let active = &self.active;
+            let now = awaited.started_ms.map(|started| (started, now_ms()));
+            if awaited.guarded {
+                let now = now.map_or_else(now_ms, |(_, now)| now);
+                active.guards.answered(&active.plan, awaited.route, status, now);
             }
-            if let Some(name) = self
-                .active
-                .plan
-                .routes
-                .get(route as usize)
-                .map(|r| &*r.name)
+            if let (Some((started, now)), Some(route)) =
+                (now, active.plan.routes.get(awaited.route as usize))
             {
-                self.active
+                let elapsed = u64::try_from(now.saturating_sub(started)).unwrap_or(0);
+                active
                     .metrics
-                    .response(route, name, target, status.unwrap_or(0), elapsed);
+                    .response(awaited.route, &route.name, awaited.target, status, elapsed);
             }
         }
         Action::Continue
@@ -241,7 +255,17 @@ impl Stream {
         if decision.shadow.is_some() {
             metrics.shadowed(route, name);
         }
-        self.measured = Some((route, decision.target, now_ms()));
+        let measured = self.active.plan.telemetry.responses;
+        let guarded = decision.target == Target::Canary
+            && decision.route.canary.as_ref().is_some_and(|c| c.guard.is_some());
+        if measured || guarded {
+            self.awaited = Some(Awaited {
+                route,
+                target: decision.target,
+                guarded,
+                started_ms: measured.then(now_ms),
+            });
+        }
     }
 }
 
@@ -282,38 +306,17 @@ fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMu
 fn describe(plan: &Plan, decision: Option<&Decision<'_>>) -> String {
     let mut out = String::with_capacity(128);
     if let Some(d) = decision {
-        let _ = write!(
-            out,
-            "route={};target={};cluster={};shadow={};",
-            d.route.name,
-            d.target.as_str(),
-            d.cluster,
-            u8::from(d.shadow.is_some())
-        );
+        let shadow = if d.shadow.is_some() { "1" } else { "0" };
+        out.extend(["route=", &d.route.name, ";target=", d.target.as_str()]);
+        out.extend([";cluster=", d.cluster, ";shadow=", shadow, ";"]);
         for (experiment, variant) in d.cohorts() {
-            let _ = write!(out, "exp.{}={};", experiment.name, variant.name);
+            out.extend(["exp.", &experiment.name, "=", &variant.name, ";"]);
         }
-        let _ = write!(out, "rev={};reason={}", plan.revision, d.reason.as_str());
+        out.extend(["rev=", &plan.revision, ";reason=", d.reason.as_str()]);
     } else {
-        let _ = write!(out, "route=;rev={}", plan.revision);
+        out.extend(["route=;rev=", &plan.revision]);
     }
     out
-}
-
-thread_local! {
-    /// Whether the host offers `clear_route_cache`; learnt from the first call.
-    static ROUTE_CACHE_CLEARABLE: Cell<bool> = const { Cell::new(true) };
-}
-
-/// Ask Envoy to pick the route again now that routing headers changed. Envoy does this by itself
-/// for ABI 0.2.1 modules up to 1.32; later versions need the foreign function. Hosts without it
-/// are asked once.
-fn clear_route_cache() {
-    if ROUTE_CACHE_CLEARABLE.get()
-        && hostcalls::call_foreign_function("clear_route_cache", None).is_err()
-    {
-        ROUTE_CACHE_CLEARABLE.set(false);
-    }
 }
 
 struct ProxyEnv<'a> {

@@ -5,6 +5,7 @@ pub mod cookies;
 pub mod query;
 
 use crate::plan::KeySource;
+use cookies::Jar;
 use std::borrow::Cow;
 
 /// The longest key, in bytes (after percent-decoding for query parameters), that is hashed. A
@@ -14,15 +15,46 @@ use std::borrow::Cow;
 pub const MAX_KEY_BYTES: usize = 4096;
 
 /// A request's headers, borrowed from wherever the host put them. Names are compared
-/// ASCII-case-insensitively; when a header repeats, the first value counts.
+/// ASCII-case-insensitively; when a header repeats, the first value counts. The headers every
+/// request needs (pseudo-headers, `Host`, the first `Cookie`) are found in one pass.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     headers: &'a [(&'a [u8], &'a [u8])],
+    authority: &'a [u8],
+    path: &'a [u8],
+    method: &'a [u8],
+    /// The first `Cookie` header's cookies, and whether there are more such headers (HTTP/2
+    /// may split them; Envoy joins them again).
+    jar: Jar<'a>,
+    cookies_split: bool,
 }
 
 impl<'a> Request<'a> {
     pub fn new(headers: &'a [(&'a [u8], &'a [u8])]) -> Self {
-        Request { headers }
+        let (mut authority, mut host, mut path, mut method) = (None, None, None, None);
+        let mut cookies: (Option<&[u8]>, bool) = (None, false);
+        for &(name, value) in headers {
+            let slot = match name.len() {
+                10 if name.eq_ignore_ascii_case(b":authority") => &mut authority,
+                5 if name.eq_ignore_ascii_case(b":path") => &mut path,
+                7 if name.eq_ignore_ascii_case(b":method") => &mut method,
+                4 if name.eq_ignore_ascii_case(b"host") => &mut host,
+                6 if name.eq_ignore_ascii_case(b"cookie") => {
+                    cookies.1 |= cookies.0.is_some();
+                    &mut cookies.0
+                }
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        Request {
+            headers,
+            authority: authority.or(host).unwrap_or_default(),
+            path: path.unwrap_or_default(),
+            method: method.unwrap_or_default(),
+            jar: Jar::new(cookies.0.unwrap_or_default()),
+            cookies_split: cookies.1,
+        }
     }
 
     pub fn headers(&self) -> &'a [(&'a [u8], &'a [u8])] {
@@ -30,40 +62,51 @@ impl<'a> Request<'a> {
     }
 
     pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
-        self.all(name).next()
+        let mut i = 0;
+        while let Some(&(n, value)) = self.headers.get(i) {
+            if same_name(n, name) {
+                return Some(value);
+            }
+            i += 1;
+        }
+        None
     }
 
     fn all<'n>(&self, name: &'n [u8]) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         self.headers
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter(move |(n, _)| same_name(n, name))
             .map(|(_, v)| *v)
     }
 
+    /// `:authority`, else `Host`.
+    /// `:authority`, else `Host`.
     pub fn authority(&self) -> &'a [u8] {
-        self.header(b":authority")
-            .or_else(|| self.header(b"host"))
-            .unwrap_or_default()
+        self.authority
     }
 
     pub fn method(&self) -> &'a [u8] {
-        self.header(b":method").unwrap_or_default()
+        self.method
     }
 
     /// `:path` without query string or fragment.
     pub fn path(&self) -> &'a [u8] {
-        query::path_only(self.header(b":path").unwrap_or_default())
+        query::path_only(self.path)
     }
 
     /// A cookie from any of the `Cookie` headers; the first occurrence wins.
     pub fn cookie(&self, name: &[u8]) -> Option<&'a [u8]> {
-        cookies::find_cookie(self.all(b"cookie"), name)
+        if self.cookies_split {
+            cookies::find_cookie(self.all(b"cookie"), name)
+        } else {
+            self.jar.get(name)
+        }
     }
 
     /// A percent-decoded query parameter of `:path`.
     pub fn query(&self, name: &[u8]) -> Option<Cow<'a, [u8]>> {
         query::query_value(
-            query::query_of(self.header(b":path").unwrap_or_default()),
+            query::query_of(self.path),
             name,
         )
     }
@@ -79,6 +122,13 @@ impl<'a> Request<'a> {
             value.filter(|v| !v.is_empty() && v.len() <= MAX_KEY_BYTES)
         })
     }
+}
+
+/// Header names compared as HTTP compares them, lengths first: most names differ in length, and
+/// the comparison of the bytes is a call in a module built for size.
+#[inline(always)]
+pub fn same_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.eq_ignore_ascii_case(b)
 }
 
 #[cfg(test)]

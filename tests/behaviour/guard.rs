@@ -12,6 +12,7 @@ fn config(revision: &str) -> String {
     r#"{
   "revision": "REV",
   "debug": true,
+  "telemetry": { "access_log": true },
   "overrides": { "from": "anyone" },
   "routes": [
     {

@@ -19,7 +19,8 @@ const CONFIG: &str = r#"{
     },
     { "name": "web", "stable": "web-v1" }
   ],
-  "overrides": { "from": "anyone" }
+  "overrides": { "from": "anyone" },
+  "telemetry": { "responses": true }
 }"#;
 
 fn exchange(vm: &mut crate::host::Vm, request: &[(&str, &str)], status: &str) {
@@ -45,6 +46,7 @@ fn requests_and_responses_are_counted_per_route_target_and_class() {
     exchange(&mut vm, &never, "302");
     exchange(&mut vm, &[(":method", "GET"), (":path", "/")], "404");
     exchange(&mut vm, &[(":method", "GET"), (":path", "/")], "200");
+    vm.tick();
 
     let counter = |name: &str| host.counter(name);
     assert_eq!(
@@ -119,6 +121,7 @@ fn enrolments_and_shadowed_requests_are_counted_per_route_experiment_and_variant
         &[(":method", "POST"), (":path", "/checkout/x")],
         "200",
     );
+    vm.tick();
     let enrolled =
         "switchyard_enrolled_total;route=checkout.v2;experiment=ranker;variant=treatment";
     assert_eq!(
@@ -171,8 +174,66 @@ fn a_thousand_pushes_define_no_metric_twice() {
         after_first,
         "pushes must reuse the metrics they name"
     );
+    vm.tick();
     assert_eq!(
         host.counter("switchyard_requests_total;route=web;target=stable"),
         Some(1_001)
+    );
+}
+
+#[test]
+fn counts_reach_the_host_each_second_and_when_a_push_replaces_the_plan() {
+    let host = Host::new(&SWITCHYARD);
+    let mut vm = host.vm();
+    assert!(vm.configure(CONFIG));
+    assert_eq!(vm.tick_period(), Some(std::time::Duration::from_secs(1)));
+    let web = "switchyard_requests_total;route=web;target=stable";
+    exchange(&mut vm, &[(":method", "GET"), (":path", "/")], "200");
+    exchange(&mut vm, &[(":method", "GET"), (":path", "/")], "200");
+    assert_eq!(host.counter(web), None, "kept in the VM until the tick");
+    vm.tick();
+    assert_eq!(host.counter(web), Some(2));
+    vm.tick();
+    assert_eq!(host.counter(web), Some(2), "a tick hands over each count once");
+
+    // A push replaces the plan: what the old one counted is handed over with it.
+    exchange(&mut vm, &[(":method", "GET"), (":path", "/")], "200");
+    assert!(vm.configure(CONFIG.replace("\"m1\"", "\"m2\"")));
+    assert_eq!(host.counter(web), Some(3));
+}
+
+#[test]
+fn by_default_a_matched_request_costs_one_read_of_the_headers_and_one_write_per_header() {
+    let host = Host::new(&SWITCHYARD);
+    let mut vm = host.vm();
+    let quiet = CONFIG.replace(r#""telemetry": { "responses": true }"#, r#""debug": false"#);
+    assert!(vm.configure(&quiet));
+    // Warm: the first request of a series defines its metrics.
+    let checkout = [(":method", "GET"), (":path", "/checkout"), ("x-user", "u1")];
+    exchange(&mut vm, &checkout, "200");
+    vm.count_host_calls();
+    exchange(&mut vm, &checkout, "200");
+    // Cluster, target, shadow and the cohort header: four writes, and nothing else asked of
+    // the proxy, the response included.
+    assert_eq!(
+        vm.host_calls(),
+        [
+            ("proxy_add_header_map_value", 4),
+            ("proxy_get_header_map_pairs", 1)
+        ]
+    );
+    vm.tick();
+    assert_eq!(
+        host.counter("switchyard_requests_total;route=checkout.v2;target=canary"),
+        Some(2)
+    );
+    assert_eq!(
+        host.counter("switchyard_responses_total;route=checkout.v2;target=canary;class=2xx"),
+        None,
+        "responses are measured when telemetry.responses asks for it"
+    );
+    assert_eq!(
+        host.histogram("switchyard_request_duration_milliseconds;route=checkout.v2;target=canary"),
+        None
     );
 }
