@@ -46,8 +46,8 @@ struct Runs {
 const BENCH: Runs = Runs {
     warm_up: 200,
     fuel: 200,
-    batches: 21,
-    batch: 500,
+    batches: 31,
+    batch: 300,
     calls: 100,
     loads: 7,
 };
@@ -71,9 +71,12 @@ struct PerRequest {
     wall_ns: f64,
     /// Host calls per request by import: over the whole stream, and within
     /// `proxy_on_request_headers`.
-    stream_calls: BTreeMap<&'static str, f64>,
-    headers_calls: BTreeMap<&'static str, f64>,
+    stream_calls: Calls,
+    headers_calls: Calls,
 }
+
+/// Calls per request, by import name.
+type Calls = BTreeMap<&'static str, f64>;
 
 /// Mean, least and most of a per-request count.
 #[derive(Clone, Copy)]
@@ -138,7 +141,8 @@ fn check_routing(vm: &mut Vm, module: &str, expected: &[&str]) {
     stream.response_headers_with(RESPONSE, true);
 }
 
-fn per_request(file: &WasmFile, config: &str, expected: &[&str], runs: &Runs) -> PerRequest {
+/// A VM of `file` configured with `config`, its routing checked, warmed up.
+fn prepared_vm(file: &WasmFile, config: &str, expected: &[&str], runs: &Runs) -> Vm {
     let name = file.path().display().to_string();
     let mut vm = Host::new(file).with_seed(7).vm();
     assert!(
@@ -150,28 +154,47 @@ fn per_request(file: &WasmFile, config: &str, expected: &[&str], runs: &Runs) ->
     for _ in 0..runs.warm_up {
         request(&mut vm);
     }
+    vm
+}
 
-    let (mut stream_fuel, mut headers_fuel) = (Vec::new(), Vec::new());
+/// Fuel per request: the whole stream, and `proxy_on_request_headers` alone.
+fn fuel(vm: &mut Vm, runs: &Runs) -> (Spread, Spread) {
+    let (mut stream, mut headers) = (Vec::new(), Vec::new());
     for _ in 0..runs.fuel {
         let before = vm.fuel_consumed();
-        headers_fuel.push(request(&mut vm));
-        stream_fuel.push(vm.fuel_consumed() - before);
+        headers.push(request(vm));
+        stream.push(vm.fuel_consumed() - before);
     }
+    (Spread::of(&stream), Spread::of(&headers))
+}
 
-    // Before counting host calls, which costs the host a little per call.
-    let mut batches: Vec<f64> = (0..runs.batches)
-        .map(|_| {
+/// Wall time per request of each VM, the median of its batches. The VMs take turns batch by
+/// batch, so that whatever else the machine does in the meantime falls on all of them alike.
+fn wall_times(vms: &mut [Vm], runs: &Runs) -> Vec<f64> {
+    let mut batches = vec![Vec::with_capacity(runs.batches); vms.len()];
+    for _ in 0..runs.batches {
+        for (vm, batches) in vms.iter_mut().zip(&mut batches) {
             let started = Instant::now();
             for _ in 0..runs.batch {
-                request(&mut vm);
+                request(vm);
             }
-            started.elapsed().as_nanos() as f64 / runs.batch as f64
+            batches.push(started.elapsed().as_nanos() as f64 / runs.batch as f64);
+        }
+    }
+    batches
+        .into_iter()
+        .map(|mut batches| {
+            batches.sort_by(f64::total_cmp);
+            batches[batches.len() / 2]
         })
-        .collect();
-    batches.sort_by(f64::total_cmp);
-    let wall_ns = batches[batches.len() / 2];
+        .collect()
+}
 
-    let (mut stream_calls, mut headers_calls) = (BTreeMap::new(), BTreeMap::new());
+/// Host calls per request by import, over the whole stream and within
+/// `proxy_on_request_headers`. Leaves counting on, which costs the host a little per call: wall
+/// times are measured before.
+fn host_calls(vm: &mut Vm, runs: &Runs) -> (Calls, Calls) {
+    let (mut stream_calls, mut headers_calls) = (Calls::new(), Calls::new());
     for _ in 0..runs.calls {
         vm.count_host_calls();
         let mut stream = vm.stream();
@@ -193,14 +216,7 @@ fn per_request(file: &WasmFile, config: &str, expected: &[&str], runs: &Runs) ->
         calls.retain(|_, n| *n > 0.0);
         calls.values_mut().for_each(|n| *n /= runs.calls as f64);
     }
-
-    PerRequest {
-        stream_fuel: Spread::of(&stream_fuel),
-        headers_fuel: Spread::of(&headers_fuel),
-        wall_ns,
-        stream_calls,
-        headers_calls,
-    }
+    (stream_calls, headers_calls)
 }
 
 fn load(file: &WasmFile, config: &str, runs: &Runs) -> Load {
@@ -251,14 +267,34 @@ fn main() {
     let bench = report::bench_mode();
     let runs = if bench { &BENCH } else { &SMOKE };
 
-    let mut results = Vec::new();
-    for n in SIZES {
-        let config = configs::routes(n);
+    // Every VM is set up before any is timed: two per table, the filter's and the baseline's.
+    let tables: Vec<String> = SIZES.iter().map(|&n| configs::routes(n)).collect();
+    let mut vms = Vec::new();
+    for (n, config) in SIZES.iter().zip(&tables) {
         eprintln!("module: {n} routes ({} bytes of JSON)", config.len());
-        let switchyard = per_request(&SWITCHYARD, &config, MATCHED_CLUSTERS, runs);
-        let fixture = per_request(&MINIMAL_FILTER, &config, &["fixture"], runs);
-        let loaded = load(&SWITCHYARD, &config, runs);
-        results.push((n, switchyard, fixture, loaded));
+        vms.push(prepared_vm(&SWITCHYARD, config, MATCHED_CLUSTERS, runs));
+        vms.push(prepared_vm(&MINIMAL_FILTER, config, &["fixture"], runs));
+    }
+    let fuels: Vec<_> = vms.iter_mut().map(|vm| fuel(vm, runs)).collect();
+    eprintln!("module: wall time, {} rounds", runs.batches);
+    let walls = wall_times(&mut vms, runs);
+    let calls: Vec<_> = vms.iter_mut().map(|vm| host_calls(vm, runs)).collect();
+    let mut measured = fuels.into_iter().zip(walls).zip(calls).map(
+        |(((stream_fuel, headers_fuel), wall_ns), (stream_calls, headers_calls))| PerRequest {
+            stream_fuel,
+            headers_fuel,
+            wall_ns,
+            stream_calls,
+            headers_calls,
+        },
+    );
+    let mut results = Vec::new();
+    for (&n, config) in SIZES.iter().zip(&tables) {
+        let (Some(switchyard), Some(fixture)) = (measured.next(), measured.next()) else {
+            unreachable!("two VMs per table");
+        };
+        eprintln!("module: loading {n} routes");
+        results.push((n, switchyard, fixture, load(&SWITCHYARD, config, runs)));
     }
     let fixture_pages = {
         let mut vm = Host::new(&MINIMAL_FILTER).vm();
@@ -291,7 +327,8 @@ fn markdown(results: &[Row], fixture_pages: u64, runs: &Runs) -> String {
          header), built the same way and given the same configuration, which it ignores. Fuel is \
          wasmtime's count of wasm instructions, the same on every machine: the mean over {} \
          requests after {} of warm-up (a range when requests differ). Wall time is the median of \
-         {} batches of {} requests; it includes the host's own work and fuel metering, so it \
+         {} batches of {} requests, the VMs of every table and both modules taking turns batch by \
+         batch; it includes the host's own work and fuel metering, so it \
          compares the two modules here rather than predicting V8 in Envoy. Host calls are \
          counted by import over {} requests. Loading is `proxy_on_configure` in a fresh VM, the \
          median of {}. Measured on {}, commit {}.\n",
