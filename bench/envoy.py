@@ -52,7 +52,7 @@ EXTRA_CONFIGS = ["unmatched"]
 WHAT = {
     "plain": "no wasm filter, route to `stable`",
     "minimal": "wasm filter that only sets the cluster header",
-    "switchyard": "Switchyard, matched route: canary 10% + experiment + shadow 1% on `cookie:uid`",
+    "switchyard": "Switchyard, matched route",  # completed from the configuration: describe()
     "weighted": "no wasm filter, Envoy `weighted_clusters` 90/10",
     "unmatched": "Switchyard, no route matches the request",
 }
@@ -255,6 +255,8 @@ class Envoy:
         """CPU time of all the process's threads so far, from the kernel's schedstat."""
         total = 0
         task_dir = f"/proc/{self.proc.pid}/task"
+        if self.proc.poll() is not None or not os.path.isdir(task_dir):
+            raise BenchError(f"envoy {self.name} is gone:\n{self.log_tail()}")
         for tid in os.listdir(task_dir):
             try:
                 with open(f"{task_dir}/{tid}/schedstat") as f:
@@ -399,6 +401,38 @@ def share(clusters, name):
     return clusters.get(name, 0) / total if total else 0.0
 
 
+def matched_route(configuration):
+    """The route the benchmark's requests match (hosts and path only, enough for the report)."""
+    path = PATH.split("?")[0]
+    for route in configuration.get("routes", []):
+        m = route.get("match", {})
+        hosts = m.get("hosts", ["*"])
+        if not any(h == "*" or h == HOST or (h.startswith("*.") and HOST.endswith(h[1:])) for h in hosts):
+            continue
+        if path.startswith(m.get("path_prefix", "/")) and m.get("path_exact", path) == path:
+            return route
+    return {}
+
+
+def describe(configuration):
+    """`Switchyard, matched route: canary 10% + 1 experiment + shadow 1% on `cookie:uid``."""
+    route = matched_route(configuration)
+    parts, keys = [], set()
+    if "canary" in route:
+        parts.append(f"canary {route['canary']['weight']:g}%")
+        keys.update(route["canary"].get("sticky", []))
+    if route.get("experiments"):
+        n = len(route["experiments"])
+        parts.append(f"{n} experiment{'s' if n > 1 else ''}")
+        for e in route["experiments"]:
+            keys.update(e.get("key", []))
+    if "shadow" in route:
+        parts.append(f"shadow {route['shadow']['percent']:g}%")
+        keys.update(route["shadow"].get("key", []))
+    on = f" on {', '.join(f'`{k}`' for k in sorted(keys))}" if keys else ""
+    return f"Switchyard, matched route: {' + '.join(parts) or 'stable only'}{on}"
+
+
 def markdown(summary, results, configs, args, env):
     s = summary
     lines = ["## Envoy under load", ""]
@@ -450,8 +484,9 @@ def markdown(summary, results, configs, args, env):
                  + f"; the load CPU (wrk and the upstream Envoy) was {load:.0%} busy")
     lines.append("Checks: every answer 2xx; " + "; ".join(notes) + ".")
     lines.append("")
-    mirror = ("with the mirror policy of envoy/envoy.yaml, so the 1% of requests picked for shadow "
-              "are also copied to the `shadow` cluster by the Envoy under test")
+    shadow = matched_route(env["switchyard_config"]).get("shadow", {}).get("percent", 0)
+    mirror = (f"with the mirror policy of envoy/envoy.yaml, so the {shadow:g}% of requests picked for "
+              "shadow are also copied to the `shadow` cluster by the Envoy under test")
     lines.append(
         "Method: `bench/envoy.py`. Each configuration is its own Envoy process with `--concurrency 1`, "
         f"all pinned to CPU {FRONT_CPU} with `taskset`, on its own loopback port; they differ only in "
@@ -466,8 +501,9 @@ def markdown(summary, results, configs, args, env):
         "warm-up run per configuration, the runs alternate A B C D, A B C D, … Envoy CPU per request "
         "is the CPU time of all the front Envoy's threads during the run "
         "(`/proc/<pid>/task/*/schedstat`) divided by the requests wrk completed, so it does not "
-        "depend on how busy the load CPU is; req/s and latency do. Any non-2xx answer, socket error "
-        "or request routed to a cluster the configuration does not name fails the bench."
+        "depend on how busy the load CPU is; req/s and latency do (the load CPU is the bottleneck, "
+        "so the Envoy under test is not saturated, as a proxy mostly is not). Any non-2xx answer, "
+        "socket error or request routed to a cluster the configuration does not name fails the bench."
     )
     lines.append("")
     return "\n".join(lines)
@@ -529,7 +565,9 @@ def main():
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "envoy_version": envoy_version(version),
         "kernel": platform.release(),
+        "switchyard_config": switchyard_config,
     }
+    WHAT["switchyard"] = describe(switchyard_config)
 
     workdir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "envoy")
     os.makedirs(workdir, exist_ok=True)

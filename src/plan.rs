@@ -3,8 +3,8 @@
 //! routes indexed. Nothing here is re-checked per request.
 
 use crate::cidr::Cidr;
-pub use crate::config::Telemetry;
 pub use crate::config::Colour;
+pub use crate::config::Telemetry;
 use crate::engine::matching::RouteIndex;
 
 /// Most experiments on one route; a decision records cohorts in a fixed array of this size.

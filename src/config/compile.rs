@@ -1,14 +1,17 @@
 //! Validation and compilation in one walk: every rule of the contract is checked, every problem
 //! collected with its JSON path, and what passes is lowered into the [`Plan`].
+//!
+//! Paths are [`Path`] chains, rendered only for a problem; messages are lists of [`Part`]s that
+//! one function writes (a `format!` per message would weigh a few kilobytes in the module).
 
-use super::{Config, OverrideFrom, Problem};
+use super::{Config, OverrideFrom, Path, Problem};
 use super::{num, q};
 use crate::cidr::Cidr;
 use crate::engine::matching::{HostPattern, PathPattern, RouteIndex};
 use crate::hash;
 use crate::plan::{self, HashVersion, KeySource, MAX_EXPERIMENTS, MAX_ROUTES, MAX_VARIANTS, Plan};
-use fnv::FnvHashSet as HashSet;
-use std::fmt::Display;
+use Part::{Int, Num, Quoted, Text};
+use std::fmt::Write;
 
 /// Longest header name, cookie or query parameter name, seed, revision or cluster accepted.
 const MAX_NAME_LEN: usize = 256;
@@ -26,22 +29,32 @@ pub fn compile(config: &Config) -> Result<Plan, Vec<Problem>> {
 
     let mut routes = Vec::new();
     let mut index = RouteIndex::default();
+    let at = Path::Key(&Path::Root, "routes");
     match &config.routes {
-        None => c.problem("routes", "required (may be an empty array)"),
-        Some(list) if list.len() > MAX_ROUTES => c.problem(
-            "routes",
-            format!("at most {MAX_ROUTES} routes, got {}", list.len()),
+        None => c.problem(&at, "required (may be an empty array)"),
+        Some(list) if list.len() > MAX_ROUTES => c.report(
+            &at,
+            &[
+                Text("at most "),
+                Int(MAX_ROUTES),
+                Text(" routes, got "),
+                Int(list.len()),
+            ],
         ),
         Some(list) => {
-            let mut names = HashSet::default();
+            let mut names = Vec::new();
             for (i, route) in list.iter().enumerate() {
-                let at = format!("routes[{i}]");
-                if let Some(name) = &route.name
-                    && !names.insert(name.as_str())
-                {
-                    c.problem(
-                        format!("{at}.name"),
-                        format!("duplicate route name {}", q(name)),
+                if let Some(name) = &route.name {
+                    names.push((name.as_str(), i));
+                }
+            }
+            let repeated = repeated(names, list.len());
+            for (i, route) in list.iter().enumerate() {
+                let at = Path::Index(&at, i);
+                if let (Some(true), Some(name)) = (repeated.get(i), &route.name) {
+                    c.report(
+                        &Path::Key(&at, "name"),
+                        &[Text("duplicate route name "), Quoted(name)],
                     );
                 }
                 if let Some((route, hosts, path)) = c.route(&at, route, &headers, &overrides) {
@@ -70,31 +83,74 @@ pub fn compile(config: &Config) -> Result<Plan, Vec<Problem>> {
     })
 }
 
+/// Which of `len` items repeat the name of an earlier one, given the `(name, index)` of each named
+/// item: `true` at every occurrence but the first.
+fn repeated(mut names: Vec<(&str, usize)>, len: usize) -> Vec<bool> {
+    names.sort_unstable();
+    let mut repeated = vec![false; len];
+    for pair in names.windows(2) {
+        if let [(a, _), (b, i)] = pair
+            && a == b
+            && let Some(r) = repeated.get_mut(*i)
+        {
+            *r = true;
+        }
+    }
+    repeated
+}
+
+/// A piece of a problem message.
+enum Part<'a> {
+    Text(&'a str),
+    /// A value from the configuration, quoted as in JSON.
+    Quoted(&'a str),
+    Int(usize),
+    Num(f64),
+}
+
 #[derive(Default)]
 struct Compiler {
     problems: Vec<Problem>,
 }
 
 impl Compiler {
-    fn problem(&mut self, path: impl Into<String>, message: impl Display) {
+    fn report(&mut self, at: &Path<'_>, parts: &[Part<'_>]) {
+        let mut message = String::new();
+        for part in parts {
+            // Writing to a String cannot fail.
+            let _ = match *part {
+                Text(s) => {
+                    message.push_str(s);
+                    Ok(())
+                }
+                Quoted(s) => write!(message, "{}", q(s)),
+                Int(n) => write!(message, "{n}"),
+                Num(x) => write!(message, "{}", num(x)),
+            };
+        }
         self.problems.push(Problem {
-            path: path.into(),
-            message: message.to_string(),
+            path: at.render(),
+            message,
         });
     }
 
-    /// Run `check` on a required field, reporting its absence.
-    fn required<'a, T>(&mut self, path: &str, value: &'a Option<T>) -> Option<&'a T> {
+    fn problem(&mut self, at: &Path<'_>, message: &str) {
+        self.report(at, &[Text(message)]);
+    }
+
+    /// A required field, reporting its absence.
+    fn required<'a, T>(&mut self, at: &Path<'_>, value: &'a Option<T>) -> Option<&'a T> {
         if value.is_none() {
-            self.problem(path, "required");
+            self.problem(at, "required");
         }
         value.as_ref()
     }
 
     fn headers(&mut self, config: &Config) -> plan::HeaderNames {
         let h = &config.headers;
+        let headers = Path::Key(&Path::Root, "headers");
         let mut name = |field: &str, value: &str| -> Box<str> {
-            self.header_name(&format!("headers.{field}"), value, false)
+            self.header_name(&Path::Key(&headers, field), value, false)
                 .unwrap_or_default()
         };
         let names = plan::HeaderNames {
@@ -111,24 +167,25 @@ impl Compiler {
             ("decision", &names.decision),
         ];
         for (i, (field, value)) in written.iter().enumerate() {
+            let at = Path::Key(&headers, field);
             if written
                 .iter()
                 .take(i)
                 .any(|(_, earlier)| earlier == value && !value.is_empty())
             {
-                self.problem(
-                    format!("headers.{field}"),
-                    format!("{} is already used by another header", q(value)),
+                self.report(
+                    &at,
+                    &[Quoted(value), Text(" is already used by another header")],
                 );
             }
             if !names.cohort_prefix.is_empty() && value.starts_with(&*names.cohort_prefix) {
-                self.problem(
-                    format!("headers.{field}"),
-                    format!(
-                        "{} starts with cohort_prefix {}",
-                        q(value),
-                        q(&names.cohort_prefix)
-                    ),
+                self.report(
+                    &at,
+                    &[
+                        Quoted(value),
+                        Text(" starts with cohort_prefix "),
+                        Quoted(&names.cohort_prefix),
+                    ],
                 );
             }
         }
@@ -137,8 +194,10 @@ impl Compiler {
 
     fn overrides(&mut self, config: &Config, headers: &plan::HeaderNames) -> plan::Overrides {
         let o = &config.overrides;
+        let overrides = Path::Key(&Path::Root, "overrides");
+        let at = Path::Key(&overrides, "token_header");
         let token_header = self
-            .header_name("overrides.token_header", &o.token_header, false)
+            .header_name(&at, &o.token_header, false)
             .unwrap_or_default();
         if [
             &headers.cluster,
@@ -150,22 +209,31 @@ impl Compiler {
             || (!headers.cohort_prefix.is_empty()
                 && token_header.starts_with(&*headers.cohort_prefix))
         {
-            self.problem(
-                "overrides.token_header",
-                format!("{} is a header Switchyard writes", q(&token_header)),
+            self.report(
+                &at,
+                &[
+                    Quoted(&token_header),
+                    Text(" is a header Switchyard writes"),
+                ],
             );
         }
         let mut tokens = Vec::new();
+        let list = Path::Key(&overrides, "tokens");
         for (i, token) in o.tokens.iter().enumerate() {
+            let at = Path::Index(&list, i);
             // Never echo a token: problems are logged.
             if token.chars().count() < MIN_TOKEN_LEN {
-                self.problem(
-                    format!("overrides.tokens[{i}]"),
-                    format!("must be at least {MIN_TOKEN_LEN} characters (value not shown)"),
+                self.report(
+                    &at,
+                    &[
+                        Text("must be at least "),
+                        Int(MIN_TOKEN_LEN),
+                        Text(" characters (value not shown)"),
+                    ],
                 );
             } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
                 self.problem(
-                    format!("overrides.tokens[{i}]"),
+                    &at,
                     "must be visible ASCII to travel in a header (value not shown)",
                 );
             } else {
@@ -173,12 +241,13 @@ impl Compiler {
             }
         }
         let mut source_cidrs = Vec::new();
+        let list = Path::Key(&overrides, "source_cidrs");
         for (i, cidr) in o.source_cidrs.iter().enumerate() {
             match Cidr::parse(cidr) {
                 Ok(cidr) => source_cidrs.push(cidr),
-                Err(e) => self.problem(
-                    format!("overrides.source_cidrs[{i}]"),
-                    format!("{e}, got {}", q(cidr)),
+                Err(e) => self.report(
+                    &Path::Index(&list, i),
+                    &[Text(&e), Text(", got "), Quoted(cidr)],
                 ),
             }
         }
@@ -196,9 +265,14 @@ impl Compiler {
                 .bytes()
                 .all(|b| (b' '..=b'~').contains(&b) && b != b';')
         {
-            self.problem(
-                "revision",
-                format!("must be printable ASCII without ';', at most {MAX_NAME_LEN} characters, got {}", q(revision)),
+            self.report(
+                &Path::Key(&Path::Root, "revision"),
+                &[
+                    Text("must be printable ASCII without ';', at most "),
+                    Int(MAX_NAME_LEN),
+                    Text(" characters, got "),
+                    Quoted(revision),
+                ],
             );
         }
         revision.into()
@@ -206,7 +280,7 @@ impl Compiler {
 
     fn route(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         route: &super::Route,
         headers: &plan::HeaderNames,
         overrides: &plan::Overrides,
@@ -216,50 +290,54 @@ impl Compiler {
             headers,
             token_header: &overrides.token_header,
         };
+        let name_at = Path::Key(at, "name");
         let name = self
-            .required(&format!("{at}.name"), &route.name)
+            .required(&name_at, &route.name)
             .map(String::as_str)
             .unwrap_or_default();
         if route.name.is_some() && !is_slug(name, |b| b.is_ascii_lowercase() || b.is_ascii_digit())
         {
-            self.problem(
-                format!("{at}.name"),
-                format!("must match [a-z0-9_.-]{{1,64}}, got {}", q(name)),
+            self.report(
+                &name_at,
+                &[Text("must match [a-z0-9_.-]{1,64}, got "), Quoted(name)],
             );
         }
 
         let m = &route.matcher;
-        let hosts = self.hosts(&format!("{at}.match.hosts"), &m.hosts);
+        let match_at = Path::Key(at, "match");
+        let hosts = self.hosts(&Path::Key(&match_at, "hosts"), &m.hosts);
         let path = match (&m.path_prefix, &m.path_exact) {
             (Some(_), Some(_)) => {
                 self.problem(
-                    format!("{at}.match"),
+                    &match_at,
                     "path_prefix and path_exact are exclusive; give at most one",
                 );
                 PathPattern::Any
             }
             (Some(p), None) => self
-                .path(&format!("{at}.match.path_prefix"), p)
+                .path(&Path::Key(&match_at, "path_prefix"), p)
                 .map_or(PathPattern::Any, PathPattern::Prefix),
             (None, Some(p)) => self
-                .path(&format!("{at}.match.path_exact"), p)
+                .path(&Path::Key(&match_at, "path_exact"), p)
                 .map_or(PathPattern::Any, PathPattern::Exact),
             (None, None) => PathPattern::Any,
         };
-        let methods = self.methods(&format!("{at}.match.methods"), &m.methods);
+        let methods = self.methods(&Path::Key(&match_at, "methods"), &m.methods);
         let mut conditions = Vec::new();
+        let list = Path::Key(&match_at, "headers");
         for (i, h) in m.headers.iter().enumerate() {
-            let at = format!("{at}.match.headers[{i}]");
+            let at = Path::Index(&list, i);
+            let name_at = Path::Key(&at, "name");
             let name = self
-                .required(&format!("{at}.name"), &h.name)
-                .and_then(|n| self.input_header(&format!("{at}.name"), n, &inputs, true));
+                .required(&name_at, &h.name)
+                .and_then(|n| self.input_header(&name_at, n, &inputs, true));
             let test = match (&h.exact, &h.prefix, h.present) {
                 (Some(v), None, None) => Some(plan::HeaderTest::Exact(v.as_bytes().into())),
                 (None, Some(v), None) => Some(plan::HeaderTest::Prefix(v.as_bytes().into())),
                 (None, None, Some(true)) => Some(plan::HeaderTest::Present),
                 (None, None, Some(false)) => Some(plan::HeaderTest::Absent),
                 _ => {
-                    self.problem(at, "give exactly one of exact, prefix, present");
+                    self.problem(&at, "give exactly one of exact, prefix, present");
                     None
                 }
             };
@@ -270,14 +348,14 @@ impl Compiler {
 
         let base = match (&route.blue_green, &route.stable) {
             (Some(bg), _) => self
-                .blue_green(&format!("{at}.blue_green"), bg, &inputs)
+                .blue_green(&Path::Key(at, "blue_green"), bg, &inputs)
                 .map(plan::Base::BlueGreen),
             (None, Some(stable)) => self
-                .cluster(&format!("{at}.stable"), stable)
+                .cluster(&Path::Key(at, "stable"), stable)
                 .map(plan::Base::Stable),
             (None, None) => {
                 self.problem(
-                    format!("{at}.stable"),
+                    &Path::Key(at, "stable"),
                     "required unless blue_green is given",
                 );
                 None
@@ -286,13 +364,13 @@ impl Compiler {
         let canary = route
             .canary
             .as_ref()
-            .and_then(|c| self.canary(&format!("{at}.canary"), c, name, &inputs));
+            .and_then(|c| self.canary(&Path::Key(at, "canary"), c, name, &inputs));
         let experiments =
-            self.experiments(&format!("{at}.experiments"), &route.experiments, &inputs);
+            self.experiments(&Path::Key(at, "experiments"), &route.experiments, &inputs);
         let shadow = route
             .shadow
             .as_ref()
-            .and_then(|s| self.shadow(&format!("{at}.shadow"), s, name, &inputs));
+            .and_then(|s| self.shadow(&Path::Key(at, "shadow"), s, name, &inputs));
 
         if self.problems.len() > before {
             return None;
@@ -309,7 +387,7 @@ impl Compiler {
         Some((route, hosts, path))
     }
 
-    fn hosts(&mut self, at: &str, hosts: &[String]) -> Vec<HostPattern> {
+    fn hosts(&mut self, at: &Path<'_>, hosts: &[String]) -> Vec<HostPattern> {
         let mut patterns = Vec::new();
         let mut any = false;
         for (i, host) in hosts.iter().enumerate() {
@@ -330,79 +408,87 @@ impl Compiler {
                 None if valid_name(&lower) || bracketed_ip => {
                     patterns.push(HostPattern::Exact(lower))
                 }
-                _ => self.problem(
-                    format!("{at}[{i}]"),
-                    format!(
-                        "must be a host name without port, `*.` + a domain, or `*`, got {}",
-                        q(host)
-                    ),
+                _ => self.report(
+                    &Path::Index(at, i),
+                    &[
+                        Text("must be a host name without port, `*.` + a domain, or `*`, got "),
+                        Quoted(host),
+                    ],
                 ),
             }
         }
         if any { Vec::new() } else { patterns }
     }
 
-    fn path(&mut self, at: &str, path: &str) -> Option<String> {
+    fn path(&mut self, at: &Path<'_>, path: &str) -> Option<String> {
         if !path.starts_with('/')
             || path.contains(['?', '#'])
             || path.bytes().any(|b| b.is_ascii_control())
         {
-            self.problem(
+            self.report(
                 at,
-                format!(
-                    "must start with '/' and hold no query or fragment, got {}",
-                    q(path)
-                ),
+                &[
+                    Text("must start with '/' and hold no query or fragment, got "),
+                    Quoted(path),
+                ],
             );
             return None;
         }
         Some(path.into())
     }
 
-    fn methods(&mut self, at: &str, methods: &[String]) -> Vec<Box<[u8]>> {
+    fn methods(&mut self, at: &Path<'_>, methods: &[String]) -> Vec<Box<[u8]>> {
         let mut out = Vec::new();
         for (i, method) in methods.iter().enumerate() {
             if is_slug(method, |b| is_token_byte(b) && !b.is_ascii_lowercase()) {
                 out.push(method.as_bytes().into());
             } else {
-                self.problem(
-                    format!("{at}[{i}]"),
-                    format!(
-                        "must be an upper-case HTTP method such as GET, got {}",
-                        q(method)
-                    ),
+                self.report(
+                    &Path::Index(at, i),
+                    &[
+                        Text("must be an upper-case HTTP method such as GET, got "),
+                        Quoted(method),
+                    ],
                 );
             }
         }
         out
     }
 
-    fn required_cluster(&mut self, at: &str, cluster: &Option<String>) -> Option<Box<str>> {
+    fn required_cluster(&mut self, at: &Path<'_>, cluster: &Option<String>) -> Option<Box<str>> {
         self.required(at, cluster).and_then(|c| self.cluster(at, c))
     }
 
-    fn cluster(&mut self, at: &str, cluster: &str) -> Option<Box<str>> {
+    fn cluster(&mut self, at: &Path<'_>, cluster: &str) -> Option<Box<str>> {
         let ok = !cluster.is_empty()
             && cluster.len() <= MAX_NAME_LEN
             && cluster.bytes().all(|b| b.is_ascii_graphic() && b != b';');
         if !ok {
-            self.problem(at, format!("must be a cluster name of 1 to {MAX_NAME_LEN} visible ASCII characters without ';', got {}", q(cluster)));
+            self.report(
+                at,
+                &[
+                    Text("must be a cluster name of 1 to "),
+                    Int(MAX_NAME_LEN),
+                    Text(" visible ASCII characters without ';', got "),
+                    Quoted(cluster),
+                ],
+            );
             return None;
         }
         Some(cluster.into())
     }
 
     /// A header name, lower-cased. `pseudo` allows `:authority` and friends.
-    fn header_name(&mut self, at: &str, name: &str, pseudo: bool) -> Option<Box<str>> {
+    fn header_name(&mut self, at: &Path<'_>, name: &str, pseudo: bool) -> Option<Box<str>> {
         let bare = if pseudo {
             name.strip_prefix(':').unwrap_or(name)
         } else {
             name
         };
         if !is_slug_len(bare, MAX_NAME_LEN, is_token_byte) {
-            self.problem(
+            self.report(
                 at,
-                format!("must be a valid HTTP header name, got {}", q(name)),
+                &[Text("must be a valid HTTP header name, got "), Quoted(name)],
             );
             return None;
         }
@@ -413,19 +499,19 @@ impl Compiler {
     /// could otherwise use to steer the decision.
     fn input_header(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         name: &str,
         inputs: &Inputs<'_>,
         pseudo: bool,
     ) -> Option<Box<str>> {
         let name = self.header_name(at, name, pseudo)?;
         if inputs.is_written(&name) {
-            self.problem(
+            self.report(
                 at,
-                format!(
-                    "{} is written or removed by Switchyard and cannot be read",
-                    q(&name)
-                ),
+                &[
+                    Quoted(&name),
+                    Text(" is written or removed by Switchyard and cannot be read"),
+                ],
             );
             return None;
         }
@@ -434,7 +520,7 @@ impl Compiler {
 
     fn selector(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         selector: &super::Selector,
         inputs: &Inputs<'_>,
     ) -> Option<plan::Selector> {
@@ -443,28 +529,31 @@ impl Compiler {
             return None;
         }
         let header = match &selector.header {
-            Some(h) => Some(self.input_header(&format!("{at}.header"), h, inputs, false)?),
+            Some(h) => Some(self.input_header(&Path::Key(at, "header"), h, inputs, false)?),
             None => None,
         };
         let cookie = match &selector.cookie {
-            Some(c) => Some(self.cookie_name(&format!("{at}.cookie"), c)?),
+            Some(c) => Some(self.cookie_name(&Path::Key(at, "cookie"), c)?),
             None => None,
         };
         Some(plan::Selector { header, cookie })
     }
 
-    fn cookie_name(&mut self, at: &str, name: &str) -> Option<Box<str>> {
+    fn cookie_name(&mut self, at: &Path<'_>, name: &str) -> Option<Box<str>> {
         if !is_slug_len(name, MAX_NAME_LEN, is_token_byte) {
-            self.problem(at, format!("must be a valid cookie name, got {}", q(name)));
+            self.report(
+                at,
+                &[Text("must be a valid cookie name, got "), Quoted(name)],
+            );
             return None;
         }
         Some(name.into())
     }
 
-    fn keys(&mut self, at: &str, sources: &[String], inputs: &Inputs<'_>) -> Vec<KeySource> {
+    fn keys(&mut self, at: &Path<'_>, sources: &[String], inputs: &Inputs<'_>) -> Vec<KeySource> {
         let mut keys = Vec::new();
         for (i, source) in sources.iter().enumerate() {
-            let at = format!("{at}[{i}]");
+            let at = Path::Index(at, i);
             let key = match source.split_once(':') {
                 Some(("header", name)) => self
                     .input_header(&at, name, inputs, false)
@@ -474,12 +563,12 @@ impl Compiler {
                     Some(KeySource::Query(name.into()))
                 }
                 _ => {
-                    self.problem(
+                    self.report(
                         &at,
-                        format!(
-                            "must be header:<name>, cookie:<name> or query:<name>, got {}",
-                            q(source)
-                        ),
+                        &[
+                            Text("must be header:<name>, cookie:<name> or query:<name>, got "),
+                            Quoted(source),
+                        ],
                     );
                     None
                 }
@@ -489,126 +578,146 @@ impl Compiler {
         keys
     }
 
+    /// The hash seed: `seed` when given, else `default` (with `suffix`).
     fn seed(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         seed: &Option<String>,
-        default: impl FnOnce() -> String,
+        default: &str,
+        suffix: &str,
     ) -> Box<str> {
         match seed {
-            Some(seed) if seed.len() > MAX_NAME_LEN => {
-                self.problem(
-                    at,
-                    format!("at most {MAX_NAME_LEN} bytes, got {}", seed.len()),
-                );
+            Some(seed) => {
+                if seed.len() > MAX_NAME_LEN {
+                    self.report(
+                        at,
+                        &[
+                            Text("at most "),
+                            Int(MAX_NAME_LEN),
+                            Text(" bytes, got "),
+                            Int(seed.len()),
+                        ],
+                    );
+                }
                 seed.as_str().into()
             }
-            Some(seed) => seed.as_str().into(),
-            None => default().into(),
+            None => joined(default, suffix),
         }
     }
 
     /// A percentage with 0.01 resolution, in basis points.
-    fn percent(&mut self, at: &str, value: Option<f64>) -> Option<u32> {
+    fn percent(&mut self, at: &Path<'_>, value: Option<f64>) -> Option<u32> {
         let value = self.required(at, &value).copied()?;
         if !(0.0..=100.0).contains(&value) {
-            self.problem(at, format!("must be within 0..=100, got {}", num(value)));
+            self.report(at, &[Text("must be within 0..=100, got "), Num(value)]);
             return None;
         }
         let basis_points = (value * 100.0).round();
         if (value * 100.0 - basis_points).abs() > 1e-6 {
-            self.problem(at, format!("resolution is 0.01, got {}", num(value)));
+            self.report(at, &[Text("resolution is 0.01, got "), Num(value)]);
             return None;
         }
         Some(basis_points as u32)
     }
 
-    fn fraction(&mut self, at: &str, value: f64) -> Option<f64> {
+    fn fraction(&mut self, at: &Path<'_>, value: f64) -> Option<f64> {
         if !(0.0..=1.0).contains(&value) {
-            self.problem(at, format!("must be within 0..=1, got {}", num(value)));
+            self.report(at, &[Text("must be within 0..=1, got "), Num(value)]);
             return None;
         }
         Some(value)
     }
 
+    /// A required fraction.
+    fn required_fraction(&mut self, at: &Path<'_>, value: Option<f64>) -> Option<f64> {
+        let value = self.required(at, &value).copied()?;
+        self.fraction(at, value)
+    }
+
     fn blue_green(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         bg: &super::BlueGreen,
         inputs: &Inputs<'_>,
     ) -> Option<plan::BlueGreen> {
-        let active = self.required(&format!("{at}.active"), &bg.active).copied();
-        let blue = self.required_cluster(&format!("{at}.blue"), &bg.blue);
-        let green = self.required_cluster(&format!("{at}.green"), &bg.green);
+        let active = self.required(&Path::Key(at, "active"), &bg.active).copied();
+        let blue = self.required_cluster(&Path::Key(at, "blue"), &bg.blue);
+        let green = self.required_cluster(&Path::Key(at, "green"), &bg.green);
         let preview = match &bg.preview {
-            Some(p) => self.selector(&format!("{at}.preview"), p, inputs),
+            Some(p) => self.selector(&Path::Key(at, "preview"), p, inputs),
             None => Some(plan::Selector::default()),
         };
         let switch_at = match &bg.switch_at {
             Some(s) => {
+                let switch = Path::Key(at, "switch_at");
                 let colour = self
-                    .required(&format!("{at}.switch_at.active"), &s.active)
+                    .required(&Path::Key(&switch, "active"), &s.active)
                     .copied();
-                let instant = self
-                    .required(&format!("{at}.switch_at.at"), &s.at)
-                    .and_then(|t| {
-                        crate::time::parse_rfc3339(t)
-                            .map_err(|e| {
-                                self.problem(
-                                    format!("{at}.switch_at.at"),
-                                    format!("{e}, got {}", q(t)),
-                                )
-                            })
-                            .ok()
-                    });
-                Some(Some((colour?, instant?)))
+                let at = Path::Key(&switch, "at");
+                let instant = self.required(&at, &s.at).and_then(|t| {
+                    crate::time::parse_rfc3339(t)
+                        .map_err(|e| self.report(&at, &[Text(e), Text(", got "), Quoted(t)]))
+                        .ok()
+                });
+                match (colour, instant) {
+                    (Some(colour), Some(instant)) => Some(Some((colour, instant))),
+                    _ => None,
+                }
             }
             None => Some(None),
         };
+        // One way out for every missing part: each `?` would drop what came before it anew.
+        let (Some(active), Some(blue), Some(green), Some(preview), Some(switch_at)) =
+            (active, blue, green, preview, switch_at)
+        else {
+            return None;
+        };
         Some(plan::BlueGreen {
-            active: active?,
-            blue: blue?,
-            green: green?,
-            preview: preview?,
-            switch_at: switch_at?,
+            active,
+            blue,
+            green,
+            preview,
+            switch_at,
         })
     }
 
     fn canary(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         canary: &super::Canary,
         route: &str,
         inputs: &Inputs<'_>,
     ) -> Option<plan::Canary> {
-        let cluster = self.required_cluster(&format!("{at}.cluster"), &canary.cluster);
-        let weight = self.percent(&format!("{at}.weight"), canary.weight);
-        let sticky = self.keys(&format!("{at}.sticky"), &canary.sticky, inputs);
-        let seed = self.seed(&format!("{at}.seed"), &canary.seed, || route.into());
+        let cluster = self.required_cluster(&Path::Key(at, "cluster"), &canary.cluster);
+        let weight = self.percent(&Path::Key(at, "weight"), canary.weight);
+        let sticky = self.keys(&Path::Key(at, "sticky"), &canary.sticky, inputs);
+        let seed = self.seed(&Path::Key(at, "seed"), &canary.seed, route, "");
         let force = match &canary.force {
-            Some(f) => self.selector(&format!("{at}.force"), f, inputs),
+            Some(f) => self.selector(&Path::Key(at, "force"), f, inputs),
             None => Some(plan::Selector::default()),
         };
         let guard = match &canary.guard {
-            Some(g) => self.guard(&format!("{at}.guard"), g).map(Some),
+            Some(g) => self.guard(&Path::Key(at, "guard"), g).map(Some),
             None => Some(None),
         };
+        let (Some(cluster), Some(weight), Some(force), Some(guard)) =
+            (cluster, weight, force, guard)
+        else {
+            return None;
+        };
         Some(plan::Canary {
-            cluster: cluster?,
-            weight: weight?,
+            cluster,
+            weight,
             sticky,
             seed,
-            force: force?,
-            guard: guard?,
+            force,
+            guard,
         })
     }
 
-    fn guard(&mut self, at: &str, guard: &super::Guard) -> Option<plan::Guard> {
-        let rate_at = format!("{at}.max_error_rate");
-        let rate = self
-            .required(&rate_at, &guard.max_error_rate)
-            .and_then(|v| self.fraction(&rate_at, *v));
-        let min_at = format!("{at}.min_requests");
+    fn guard(&mut self, at: &Path<'_>, guard: &super::Guard) -> Option<plan::Guard> {
+        let rate = self.required_fraction(&Path::Key(at, "max_error_rate"), guard.max_error_rate);
+        let min_at = Path::Key(at, "min_requests");
         let min_requests = self
             .required(&min_at, &guard.min_requests)
             .copied()
@@ -618,13 +727,16 @@ impl Compiler {
                     false
                 }
             });
-        let window_at = format!("{at}.window_s");
+        let window_at = Path::Key(at, "window_s");
         let window_s = self
             .required(&window_at, &guard.window_s)
             .copied()
             .filter(|&n| {
                 (1..=3600).contains(&n) || {
-                    self.problem(&window_at, format!("must be within 1..=3600, got {n}"));
+                    self.report(
+                        &window_at,
+                        &[Text("must be within 1..=3600, got "), Int(n as usize)],
+                    );
                     false
                 }
             });
@@ -640,30 +752,34 @@ impl Compiler {
 
     fn experiments(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         experiments: &[super::Experiment],
         inputs: &Inputs<'_>,
     ) -> Vec<plan::Experiment> {
         if experiments.len() > MAX_EXPERIMENTS {
-            self.problem(
+            self.report(
                 at,
-                format!(
-                    "at most {MAX_EXPERIMENTS} experiments per route, got {}",
-                    experiments.len()
-                ),
+                &[
+                    Text("at most "),
+                    Int(MAX_EXPERIMENTS),
+                    Text(" experiments per route, got "),
+                    Int(experiments.len()),
+                ],
             );
             return Vec::new();
         }
-        let mut names = HashSet::default();
         let mut out = Vec::new();
         for (i, e) in experiments.iter().enumerate() {
-            let at = format!("{at}[{i}]");
+            let at = Path::Index(at, i);
             if let Some(name) = &e.name
-                && !names.insert(name.as_str())
+                && experiments
+                    .iter()
+                    .take(i)
+                    .any(|earlier| earlier.name.as_ref() == Some(name))
             {
-                self.problem(
-                    format!("{at}.name"),
-                    format!("duplicate experiment name {}", q(name)),
+                self.report(
+                    &Path::Key(&at, "name"),
+                    &[Text("duplicate experiment name "), Quoted(name)],
                 );
             }
             out.extend(self.experiment(&at, e, inputs));
@@ -673,84 +789,100 @@ impl Compiler {
 
     fn experiment(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         e: &super::Experiment,
         inputs: &Inputs<'_>,
     ) -> Option<plan::Experiment> {
-        let name = self
-            .required(&format!("{at}.name"), &e.name)
-            .and_then(|name| {
-                if is_slug(name, |b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-                    Some(name.clone())
-                } else {
-                    self.problem(
-                        format!("{at}.name"),
-                        format!("must match [a-z0-9_.-]{{1,64}}, got {}", q(name)),
-                    );
-                    None
-                }
-            });
-        let key = match self.required(&format!("{at}.key"), &e.key) {
-            Some(sources) if sources.is_empty() => {
-                self.problem(format!("{at}.key"), "give at least one key source");
+        let name_at = Path::Key(at, "name");
+        let name = self.required(&name_at, &e.name).and_then(|name| {
+            if is_slug(name, |b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+                Some(name.as_str())
+            } else {
+                self.report(
+                    &name_at,
+                    &[Text("must match [a-z0-9_.-]{1,64}, got "), Quoted(name)],
+                );
                 None
             }
-            Some(sources) => Some(self.keys(&format!("{at}.key"), sources, inputs)),
+        });
+        let key_at = Path::Key(at, "key");
+        let key = match self.required(&key_at, &e.key) {
+            Some(sources) if sources.is_empty() => {
+                self.problem(&key_at, "give at least one key source");
+                None
+            }
+            Some(sources) => Some(self.keys(&key_at, sources, inputs)),
             None => None,
         };
         let hash_version = match e.hash_version {
             None | Some(2) => Some(HashVersion::V2),
             Some(1) => Some(HashVersion::V1),
             Some(other) => {
-                self.problem(
-                    format!("{at}.hash_version"),
-                    format!("must be 1 or 2, got {other}"),
+                self.report(
+                    &Path::Key(at, "hash_version"),
+                    &[Text("must be 1 or 2, got "), Int(other.into())],
                 );
                 None
             }
         };
-        let seed = self.seed(&format!("{at}.seed"), &e.seed, || {
-            name.clone().unwrap_or_default()
-        });
-        let coverage = self.fraction(&format!("{at}.coverage"), e.coverage.unwrap_or(1.0));
+        let seed = self.seed(
+            &Path::Key(at, "seed"),
+            &e.seed,
+            name.unwrap_or_default(),
+            "",
+        );
+        let coverage = self.fraction(&Path::Key(at, "coverage"), e.coverage.unwrap_or(1.0));
         let namespace = match &e.namespace {
             Some(ns) => {
-                let nat = format!("{at}.namespace");
-                let id = self.required(&format!("{nat}.id"), &ns.id).cloned();
-                if id.as_deref() == Some("") {
-                    self.problem(format!("{nat}.id"), "must not be empty");
+                let at = Path::Key(at, "namespace");
+                let id_at = Path::Key(&at, "id");
+                let id = self.required(&id_at, &ns.id);
+                if id.is_some_and(String::is_empty) {
+                    self.problem(&id_at, "must not be empty");
                 }
-                let start = self
-                    .required(&format!("{nat}.start"), &ns.start)
-                    .and_then(|v| self.fraction(&format!("{nat}.start"), *v));
-                let end = self
-                    .required(&format!("{nat}.end"), &ns.end)
-                    .and_then(|v| self.fraction(&format!("{nat}.end"), *v));
+                let start = self.required_fraction(&Path::Key(&at, "start"), ns.start);
+                let end = self.required_fraction(&Path::Key(&at, "end"), ns.end);
                 if let (Some(s), Some(e)) = (start, end)
                     && s > e
                 {
-                    self.problem(
-                        nat.clone(),
-                        format!("start must not exceed end, got {} > {}", num(s), num(e)),
+                    self.report(
+                        &at,
+                        &[
+                            Text("start must not exceed end, got "),
+                            Num(s),
+                            Text(" > "),
+                            Num(e),
+                        ],
                     );
                 }
-                Some(plan::Namespace {
-                    id: id?.into(),
-                    start: start?,
-                    end: end?,
-                })
+                match (id, start, end) {
+                    (Some(id), Some(start), Some(end)) => Some(Some(plan::Namespace {
+                        id: id.as_str().into(),
+                        start,
+                        end,
+                    })),
+                    _ => None,
+                }
             }
-            None => None,
+            None => Some(None),
         };
-        let variants = self.variants(&format!("{at}.variants"), e.variants.as_deref());
-        let (variants, weights) = variants?;
-        let coverage = coverage?;
-        let name: Box<str> = name?.into();
+        let variants = self.variants(&Path::Key(at, "variants"), e.variants.as_deref());
+        let (
+            Some((variants, weights)),
+            Some(coverage),
+            Some(name),
+            Some(key),
+            Some(hash_version),
+            Some(namespace),
+        ) = (variants, coverage, name, key, hash_version, namespace)
+        else {
+            return None;
+        };
         Some(plan::Experiment {
-            header: format!("{}{name}", inputs.headers.cohort_prefix).into(),
-            name,
-            key: key?,
-            hash_version: hash_version?,
+            header: joined(&inputs.headers.cohort_prefix, name),
+            name: name.into(),
+            key,
+            hash_version,
             seed,
             namespace,
             ranges: hash::bucket_ranges(variants.len(), coverage, Some(&weights)),
@@ -760,7 +892,7 @@ impl Compiler {
 
     fn variants(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         variants: Option<&[super::Variant]>,
     ) -> Option<(Vec<plan::Variant>, Vec<f64>)> {
         let Some(variants) = variants else {
@@ -768,9 +900,14 @@ impl Compiler {
             return None;
         };
         if !(2..=MAX_VARIANTS).contains(&variants.len()) {
-            self.problem(
+            self.report(
                 at,
-                format!("give 2 to {MAX_VARIANTS} variants, got {}", variants.len()),
+                &[
+                    Text("give 2 to "),
+                    Int(MAX_VARIANTS),
+                    Text(" variants, got "),
+                    Int(variants.len()),
+                ],
             );
             return None;
         }
@@ -778,35 +915,29 @@ impl Compiler {
         let mut out = Vec::new();
         let mut weights = Vec::new();
         for (i, v) in variants.iter().enumerate() {
-            let vat = format!("{at}[{i}]");
-            let name = self
-                .required(&format!("{vat}.name"), &v.name)
-                .and_then(|name| {
-                    if !is_slug(name, |b| b.is_ascii_alphanumeric()) {
-                        self.problem(
-                            format!("{vat}.name"),
-                            format!("must match [A-Za-z0-9_.-]{{1,64}}, got {}", q(name)),
-                        );
-                        None
-                    } else if variants
-                        .iter()
-                        .take(i)
-                        .any(|earlier| earlier.name.as_ref() == Some(name))
-                    {
-                        self.problem(
-                            format!("{vat}.name"),
-                            format!("duplicate variant name {}", q(name)),
-                        );
-                        None
-                    } else {
-                        Some(name)
-                    }
-                });
-            let weight = self
-                .required(&format!("{vat}.weight"), &v.weight)
-                .and_then(|w| self.fraction(&format!("{vat}.weight"), *w));
+            let vat = Path::Index(at, i);
+            let name_at = Path::Key(&vat, "name");
+            let name = self.required(&name_at, &v.name).and_then(|name| {
+                if !is_slug(name, |b| b.is_ascii_alphanumeric()) {
+                    self.report(
+                        &name_at,
+                        &[Text("must match [A-Za-z0-9_.-]{1,64}, got "), Quoted(name)],
+                    );
+                    None
+                } else if variants
+                    .iter()
+                    .take(i)
+                    .any(|earlier| earlier.name.as_ref() == Some(name))
+                {
+                    self.report(&name_at, &[Text("duplicate variant name "), Quoted(name)]);
+                    None
+                } else {
+                    Some(name)
+                }
+            });
+            let weight = self.required_fraction(&Path::Key(&vat, "weight"), v.weight);
             let cluster = match &v.cluster {
-                Some(c) => self.cluster(&format!("{vat}.cluster"), c).map(Some),
+                Some(c) => self.cluster(&Path::Key(&vat, "cluster"), c).map(Some),
                 None => Some(None),
             };
             if let (Some(name), Some(weight), Some(cluster)) = (name, weight, cluster) {
@@ -822,13 +953,14 @@ impl Compiler {
         }
         let sum: f64 = weights.iter().sum();
         if (sum - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
-            self.problem(
+            self.report(
                 at,
-                format!(
-                    "variant weights must sum to 1 (±{}), got {}",
-                    num(WEIGHT_SUM_TOLERANCE),
-                    num(sum)
-                ),
+                &[
+                    Text("variant weights must sum to 1 (±"),
+                    Num(WEIGHT_SUM_TOLERANCE),
+                    Text("), got "),
+                    Num(sum),
+                ],
             );
             return None;
         }
@@ -837,27 +969,31 @@ impl Compiler {
 
     fn shadow(
         &mut self,
-        at: &str,
+        at: &Path<'_>,
         shadow: &super::Shadow,
         route: &str,
         inputs: &Inputs<'_>,
     ) -> Option<plan::Shadow> {
-        let cluster = self.required_cluster(&format!("{at}.cluster"), &shadow.cluster);
-        let percent = self.percent(&format!("{at}.percent"), shadow.percent);
-        let key = self.keys(&format!("{at}.key"), &shadow.key, inputs);
-        let seed = self.seed(&format!("{at}.seed"), &shadow.seed, || {
-            format!("{route}.shadow")
-        });
+        let cluster = self.required_cluster(&Path::Key(at, "cluster"), &shadow.cluster);
+        let percent = self.percent(&Path::Key(at, "percent"), shadow.percent);
+        let key = self.keys(&Path::Key(at, "key"), &shadow.key, inputs);
+        let seed = self.seed(&Path::Key(at, "seed"), &shadow.seed, route, ".shadow");
         let methods = match &shadow.methods {
-            Some(methods) => self.methods(&format!("{at}.methods"), methods),
-            None => [b"GET" as &[u8], b"HEAD", b"OPTIONS"]
-                .iter()
-                .map(|m| Box::from(*m))
-                .collect(),
+            Some(methods) => self.methods(&Path::Key(at, "methods"), methods),
+            None => {
+                let mut methods = Vec::new();
+                for method in [&b"GET"[..], b"HEAD", b"OPTIONS"] {
+                    methods.push(method.into());
+                }
+                methods
+            }
+        };
+        let (Some(cluster), Some(percent)) = (cluster, percent) else {
+            return None;
         };
         Some(plan::Shadow {
-            cluster: cluster?,
-            percent: percent?,
+            cluster,
+            percent,
             key,
             seed,
             methods,
@@ -875,6 +1011,13 @@ impl Inputs<'_> {
     fn is_written(&self, name: &str) -> bool {
         self.headers.is_routing(self.token_header, name.as_bytes())
     }
+}
+
+fn joined(a: &str, b: &str) -> Box<str> {
+    let mut s = String::with_capacity(a.len() + b.len());
+    s.push_str(a);
+    s.push_str(b);
+    s.into()
 }
 
 /// HTTP token characters (RFC 9110 §5.6.2).

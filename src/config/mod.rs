@@ -8,6 +8,7 @@
 //! with `read`, which a test keeps in agreement with them.
 
 mod compile;
+mod json;
 mod read;
 
 pub use compile::compile;
@@ -29,6 +30,26 @@ pub fn load(bytes: &[u8]) -> Result<crate::plan::Plan, Vec<Problem>> {
         problems.extend(more.into_iter().filter(|p| !parsed.is_consequence(&p.path)));
     }
     Err(problems)
+}
+
+/// Where a value is, as a chain of borrowed links: free to build while descending, rendered as
+/// `routes[2].canary.weight` (or `$`) only when something is wrong.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root => "$".into(),
+            Path::Key(Path::Root, key) => (*key).into(),
+            Path::Key(parent, key) => format!("{}.{key}", parent.render()),
+            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
 }
 
 /// One thing wrong with a configuration, at a JSON path such as `routes[2].canary.weight`.

@@ -5,13 +5,11 @@
 //! generic code for every config type was a third of the module's size. The derives stay on the
 //! types as the reference: a test checks that this reader and serde agree on every document.
 
+use super::json::{self, Json, Member};
 use super::{
     BlueGreen, Canary, Colour, Config, Experiment, Guard, HeaderMatch, Headers, Match, Namespace,
-    OverrideFrom, Overrides, Problem, Route, Selector, Shadow, SwitchAt, Telemetry, Variant,
+    OverrideFrom, Overrides, Path, Problem, Route, Selector, Shadow, SwitchAt, Telemetry, Variant,
 };
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
-use std::cell::Cell;
 
 /// Largest configuration accepted, in bytes. Far above a 10,000-route config (about 2 MB).
 pub const MAX_CONFIG_BYTES: usize = 16 << 20;
@@ -42,19 +40,17 @@ impl Parsed {
 
 /// Read `bytes` as a configuration. Fails outright only when there is no JSON object to read.
 pub fn parse(bytes: &[u8]) -> Result<Parsed, Vec<Problem>> {
-    let root = |message: String| {
-        vec![Problem {
-            path: "$".into(),
-            message,
-        }]
-    };
+    let fail = |path: String, message: String| vec![Problem { path, message }];
     if bytes.len() > MAX_CONFIG_BYTES {
-        return Err(root(format!(
-            "configuration is {} bytes, more than the limit of {MAX_CONFIG_BYTES}",
-            bytes.len()
-        )));
+        return Err(fail(
+            "$".into(),
+            format!(
+                "configuration is {} bytes, more than the limit of {MAX_CONFIG_BYTES}",
+                bytes.len()
+            ),
+        ));
     }
-    let document = read_document(bytes)?;
+    let document = json::parse(bytes).map_err(|(path, message)| fail(path, message))?;
     let mut reader = Reader::default();
     match Config::read(&mut reader, &document, &Path::Root) {
         Some(config) => Ok(Parsed {
@@ -62,105 +58,6 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Vec<Problem>> {
             problems: reader.problems,
         }),
         None => Err(reader.problems),
-    }
-}
-
-/// The JSON document, refusing a key repeated in one object: `serde_json::Value` would keep
-/// the last value without a word, and a rollout must never hinge on which of two was meant.
-fn read_document(bytes: &[u8]) -> Result<Value, Vec<Problem>> {
-    let duplicate = Cell::new(None);
-    let mut json = serde_json::Deserializer::from_slice(bytes);
-    let document = Document {
-        at: &Path::Root,
-        duplicate: &duplicate,
-    }
-    .deserialize(&mut json)
-    .and_then(|document| json.end().map(|()| document));
-    document.map_err(|e| {
-        let (path, message) = match duplicate.take() {
-            Some(path) => (path, format!("{e}")),
-            None => ("$".into(), format!("invalid JSON: {e}")),
-        };
-        vec![Problem { path, message }]
-    })
-}
-
-/// Builds a `Value` like serde_json's own visitor, tracking where it is to name a duplicate.
-struct Document<'a> {
-    at: &'a Path<'a>,
-    /// The path of the first repeated key, set when reading stops because of it.
-    duplicate: &'a Cell<Option<String>>,
-}
-
-impl<'de> DeserializeSeed<'de> for Document<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Document<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
-    }
-
-    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
-        Ok(Value::from(n))
-    }
-
-    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
-        Ok(Value::from(n))
-    }
-
-    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
-        Ok(Value::from(n))
-    }
-
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.into()))
-    }
-
-    fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::String(s))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(item) = items.next_element_seed(Document {
-            at: &Path::Index(self.at, out.len()),
-            duplicate: self.duplicate,
-        })? {
-            out.push(item);
-        }
-        Ok(Value::Array(out))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = members.next_key::<String>()? {
-            let at = Path::Key(self.at, &key);
-            if out.contains_key(&key) {
-                self.duplicate.set(Some(at.render()));
-                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
-            }
-            let value = members.next_value_seed(Document {
-                at: &at,
-                duplicate: self.duplicate,
-            })?;
-            out.insert(key, value);
-        }
-        Ok(Value::Object(out))
     }
 }
 
@@ -177,7 +74,7 @@ impl Reader {
         });
     }
 
-    fn wrong_kind<T>(&mut self, at: &Path<'_>, value: &Value, expected: &str) -> Option<T> {
+    fn wrong_kind<T>(&mut self, at: &Path<'_>, value: &Json, expected: &str) -> Option<T> {
         self.problem(
             at,
             format!("invalid type: {}, expected {expected}", describe(value)),
@@ -186,60 +83,41 @@ impl Reader {
     }
 }
 
-/// Where a value is, as a chain of borrowed links: free to build while descending, rendered as
-/// `routes[2].canary.weight` (or `$`) only when something is wrong.
-enum Path<'a> {
-    Root,
-    Key(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
-}
-
-impl Path<'_> {
-    fn render(&self) -> String {
-        match self {
-            Path::Root => "$".into(),
-            Path::Key(Path::Root, key) => (*key).into(),
-            Path::Key(parent, key) => format!("{}.{key}", parent.render()),
-            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
-        }
-    }
-}
-
 /// A type the reader knows how to read from a JSON value.
 trait Read: Sized {
-    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self>;
+    fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self>;
 }
 
 impl Read for String {
-    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+    fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
         match value {
-            Value::String(s) => Some(s.clone()),
+            Json::String(s) => Some(s.clone()),
             other => r.wrong_kind(at, other, "a string"),
         }
     }
 }
 
 impl Read for bool {
-    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+    fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
         match value {
-            Value::Bool(b) => Some(*b),
+            Json::Bool(b) => Some(*b),
             other => r.wrong_kind(at, other, "a boolean"),
         }
     }
 }
 
 impl Read for f64 {
-    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
-        match value.as_f64() {
-            Some(n) => Some(n),
-            None => r.wrong_kind(at, value, "a number"),
+    fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
+        match value {
+            Json::Number(n) => Some(n.as_f64()),
+            _ => r.wrong_kind(at, value, "a number"),
         }
     }
 }
 
 impl Read for u8 {
-    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
-        match value.as_u64().map(u8::try_from) {
+    fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
+        match as_u64(value).map(u8::try_from) {
             Some(Ok(n)) => Some(n),
             _ => r.wrong_kind(at, value, "an integer from 0 to 255"),
         }
@@ -247,8 +125,8 @@ impl Read for u8 {
 }
 
 impl Read for u32 {
-    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
-        match value.as_u64().map(u32::try_from) {
+    fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
+        match as_u64(value).map(u32::try_from) {
             Some(Ok(n)) => Some(n),
             _ => r.wrong_kind(at, value, "an integer from 0 to 4294967295"),
         }
@@ -256,17 +134,17 @@ impl Read for u32 {
 }
 
 impl<T: Read> Read for Option<T> {
-    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+    fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
         match value {
-            Value::Null => Some(None),
+            Json::Null => Some(None),
             value => T::read(r, value, at).map(Some),
         }
     }
 }
 
 impl<T: Read + Default> Read for Vec<T> {
-    fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
-        let Value::Array(items) = value else {
+    fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
+        let Json::Array(items) = value else {
             return r.wrong_kind(at, value, "an array");
         };
         // An unreadable element becomes a default one rather than a gap, so that the paths of
@@ -278,21 +156,22 @@ impl<T: Read + Default> Read for Vec<T> {
 
 /// The members of a JSON object, taken one by one; what is never taken is an unknown field.
 struct Object<'v, 'p> {
-    map: &'v Map<String, Value>,
+    map: &'v [Member],
     at: &'p Path<'p>,
 }
 
 impl<'v, 'p> Object<'v, 'p> {
-    fn new(r: &mut Reader, value: &'v Value, at: &'p Path<'p>) -> Option<Self> {
+    fn new(r: &mut Reader, value: &'v Json, at: &'p Path<'p>) -> Option<Self> {
         match value {
-            Value::Object(map) => Some(Object { map, at }),
+            Json::Object(map) => Some(Object { map, at }),
             other => r.wrong_kind(at, other, "an object"),
         }
     }
 
     /// The member `key`, or `default` when it is absent or unreadable.
+    #[inline(never)]
     fn field<T: Read>(&self, r: &mut Reader, key: &str, default: T) -> T {
-        match self.map.get(key) {
+        match json::member(self.map, key) {
             Some(value) => T::read(r, value, &Path::Key(self.at, key)).unwrap_or(default),
             None => default,
         }
@@ -300,7 +179,8 @@ impl<'v, 'p> Object<'v, 'p> {
 
     /// Report every member whose name is not in `known`.
     fn finish(self, r: &mut Reader, known: &[&str]) {
-        for key in self.map.keys().filter(|k| !known.contains(&k.as_str())) {
+        let unknown = self.map.iter().map(|m| &m.key);
+        for key in unknown.filter(|k| !known.contains(&k.as_str())) {
             let mut message = format!("unknown field `{key}`, expected one of ");
             for (i, k) in known.iter().enumerate() {
                 message.push_str(if i == 0 { "`" } else { ", `" });
@@ -317,7 +197,7 @@ impl<'v, 'p> Object<'v, 'p> {
 macro_rules! read_struct {
     ($type:ident { $($field:ident $(= $json:literal)?),* $(,)? }) => {
         impl Read for $type {
-            fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
+            fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
                 let object = Object::new(r, value, at)?;
                 let defaults = $type::default();
                 let out = $type {
@@ -420,16 +300,16 @@ read_struct!(Shadow {
 macro_rules! read_enum {
     ($type:ident { $($variant:ident = $json:literal),* $(,)? }) => {
         impl Read for $type {
-            fn read(r: &mut Reader, value: &Value, at: &Path<'_>) -> Option<Self> {
-                match value.as_str() {
-                    $(Some($json) => Some($type::$variant),)*
-                    Some(other) => {
+            fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
+                match value {
+                    $(Json::String(s) if s == $json => Some($type::$variant),)*
+                    Json::String(other) => {
                         let expected = concat!($("`", $json, "` or "),*);
                         let expected = expected.strip_suffix(" or ").unwrap_or(expected);
                         r.problem(at, format!("unknown variant `{other}`, expected {expected}"));
                         None
                     }
-                    None => r.wrong_kind(at, value, "a string"),
+                    _ => r.wrong_kind(at, value, "a string"),
                 }
             }
         }
@@ -439,15 +319,22 @@ macro_rules! read_enum {
 read_enum!(Colour { Blue = "blue", Green = "green" });
 read_enum!(OverrideFrom { Anyone = "anyone", Trusted = "trusted" });
 
-/// A value as problem messages show it: its kind, and the value itself when it is short.
-fn describe(value: &Value) -> String {
+fn as_u64(value: &Json) -> Option<u64> {
     match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("boolean `{b}`"),
-        Value::Number(n) => format!("number `{n}`"),
-        Value::String(s) => format!("string {}", super::q(s)),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
+        Json::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// A value as problem messages show it: its kind, and the value itself when it is short.
+fn describe(value: &Json) -> String {
+    match value {
+        Json::Null => "null".into(),
+        Json::Bool(b) => format!("boolean `{b}`"),
+        Json::Number(n) => format!("number `{n}`"),
+        Json::String(s) => format!("string {}", super::q(s)),
+        Json::Array(_) => "an array".into(),
+        Json::Object(_) => "an object".into(),
     }
 }
 

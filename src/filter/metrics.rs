@@ -107,7 +107,10 @@ impl PlanMetrics {
     pub fn flush(&self) {
         for counter in self.counters.borrow_mut().values_mut() {
             if let (Some(id), 1..) = (counter.id, counter.pending) {
-                let _ = hostcalls::increment_metric(id, i64::try_from(counter.pending).unwrap_or(i64::MAX));
+                let _ = hostcalls::increment_metric(
+                    id,
+                    i64::try_from(counter.pending).unwrap_or(i64::MAX),
+                );
                 counter.pending = 0;
             }
         }

@@ -225,15 +225,21 @@ impl HttpContext for Stream {
             let now = awaited.started_ms.map(|started| (started, now_ms()));
             if awaited.guarded {
                 let now = now.map_or_else(now_ms, |(_, now)| now);
-                active.guards.answered(&active.plan, awaited.route, status, now);
+                active
+                    .guards
+                    .answered(&active.plan, awaited.route, status, now);
             }
             if let (Some((started, now)), Some(route)) =
                 (now, active.plan.routes.get(awaited.route as usize))
             {
                 let elapsed = u64::try_from(now.saturating_sub(started)).unwrap_or(0);
-                active
-                    .metrics
-                    .response(awaited.route, &route.name, awaited.target, status, elapsed);
+                active.metrics.response(
+                    awaited.route,
+                    &route.name,
+                    awaited.target,
+                    status,
+                    elapsed,
+                );
             }
         }
         Action::Continue
@@ -257,7 +263,11 @@ impl Stream {
         }
         let measured = self.active.plan.telemetry.responses;
         let guarded = decision.target == Target::Canary
-            && decision.route.canary.as_ref().is_some_and(|c| c.guard.is_some());
+            && decision
+                .route
+                .canary
+                .as_ref()
+                .is_some_and(|c| c.guard.is_some());
         if measured || guarded {
             self.awaited = Some(Awaited {
                 route,

@@ -105,10 +105,7 @@ impl<'a> Request<'a> {
 
     /// A percent-decoded query parameter of `:path`.
     pub fn query(&self, name: &[u8]) -> Option<Cow<'a, [u8]>> {
-        query::query_value(
-            query::query_of(self.path),
-            name,
-        )
+        query::query_value(query::query_of(self.path), name)
     }
 
     /// The first present, non-empty value among `sources` of at most [`MAX_KEY_BYTES`].

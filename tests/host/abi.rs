@@ -22,13 +22,16 @@ use super::types::{BufferType, LogLevel, MapType, Status, StreamType};
 const ENV: &str = "env";
 
 /// Registers `proxy_<name>`, implemented by the function `<name>` below, which takes the caller
-/// and the import's arguments and returns a `HostResult`.
+/// and the import's arguments and returns a `HostResult`. Each call is counted (`HostCalls`).
 macro_rules! host_call {
     ($linker:ident, $name:ident($($arg:ident: $ty:ty),*)) => {
         $linker.func_wrap(
             ENV,
             concat!("proxy_", stringify!($name)),
-            |mut caller: Caller<'_, VmState>, $($arg: $ty),*| status_code($name(&mut caller, $($arg),*)),
+            |mut caller: Caller<'_, VmState>, $($arg: $ty),*| {
+                caller.data_mut().host_calls.record(concat!("proxy_", stringify!($name)));
+                status_code($name(&mut caller, $($arg),*))
+            },
         )?;
     };
 }

@@ -166,6 +166,38 @@ pub(crate) struct StreamState {
     pub(crate) deleted: bool,
 }
 
+/// How often the module called each import of the host, by import name (`proxy_log`,
+/// `clock_time_get`, ...). Off until `Vm::count_host_calls`: until then a host call pays one
+/// branch for it.
+#[derive(Debug, Default)]
+pub(crate) struct HostCalls {
+    counting: bool,
+    by_import: HashMap<&'static str, u64>,
+}
+
+impl HostCalls {
+    /// Called by every import the host implements, with the import's name.
+    #[inline]
+    pub(crate) fn record(&mut self, import: &'static str) {
+        if self.counting {
+            *self.by_import.entry(import).or_default() += 1;
+        }
+    }
+
+    /// Counts from zero from now on.
+    pub(crate) fn start(&mut self) {
+        self.counting = true;
+        self.by_import.clear();
+    }
+
+    /// The counts so far, by import name in alphabetical order.
+    pub(crate) fn counts(&self) -> Vec<(&'static str, u64)> {
+        let mut counts: Vec<_> = self.by_import.iter().map(|(&n, &c)| (n, c)).collect();
+        counts.sort_unstable();
+        counts
+    }
+}
+
 /// The data of one VM's wasmtime store.
 pub(crate) struct VmState {
     pub(crate) proxy: Arc<Proxy>,
@@ -194,6 +226,8 @@ pub(crate) struct VmState {
     pub(crate) logs: Vec<LogEntry>,
     /// Bytes written with WASI `fd_write`, per file descriptor (1 and 2; Envoy refuses others).
     pub(crate) output: BTreeMap<u32, Vec<u8>>,
+    /// The module's calls to the host's imports, counted when a bench asks for them.
+    pub(crate) host_calls: HostCalls,
 }
 
 impl VmState {
@@ -218,6 +252,7 @@ impl VmState {
             tick_period: None,
             logs: Vec::new(),
             output: BTreeMap::new(),
+            host_calls: HostCalls::default(),
         }
     }
 

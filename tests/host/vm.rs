@@ -352,6 +352,18 @@ impl Vm {
         self.store.data().memory().size(&self.store)
     }
 
+    /// Counts this VM's host calls by import name from now on, from zero (`host_calls`). Off by
+    /// default: benches turn it on to see what a request asks of the proxy.
+    pub fn count_host_calls(&mut self) {
+        self.store.data_mut().host_calls.start();
+    }
+
+    /// The calls to each import counted since `count_host_calls`, by import name (`proxy_log`,
+    /// `clock_time_get`, ...) in alphabetical order; empty when counting is off.
+    pub fn host_calls(&self) -> Vec<(&'static str, u64)> {
+        self.store.data().host_calls.counts()
+    }
+
     /// Calls any export of the module, on behalf of the root context; for modules written to
     /// probe the host rather than to filter.
     pub fn call<P: WasmParams, R: WasmResults>(&mut self, export: &str, params: P) -> R {

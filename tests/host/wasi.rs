@@ -28,24 +28,30 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         WASI,
         "fd_write",
         |mut c: Caller<'_, VmState>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u32| {
+            count(&mut c, "fd_write");
             fd_write(&mut c, fd, iovs, iovs_len, nwritten)
         },
     )?;
     linker.func_wrap(
         WASI,
         "fd_read",
-        |_: Caller<'_, VmState>, _: u32, _: u32, _: u32, _: u32| NOSYS,
+        |mut c: Caller<'_, VmState>, _: u32, _: u32, _: u32, _: u32| {
+            count(&mut c, "fd_read");
+            NOSYS
+        },
     )?;
     linker.func_wrap(
         WASI,
         "fd_seek",
         |mut c: Caller<'_, VmState>, _: u32, _: i64, _: u32, _: u32| {
+            count(&mut c, "fd_seek");
             // Envoy logs the attempt and reports success without seeking.
             log(&mut c, LogLevel::Error, "wasi_unstable fd_seek".to_string());
             SUCCESS
         },
     )?;
     linker.func_wrap(WASI, "fd_close", |mut c: Caller<'_, VmState>, _: u32| {
+        count(&mut c, "fd_close");
         log(
             &mut c,
             LogLevel::Error,
@@ -56,22 +62,31 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         WASI,
         "fd_fdstat_get",
-        |mut c: Caller<'_, VmState>, fd: u32, stat: u32| fd_fdstat_get(&mut c, fd, stat),
+        |mut c: Caller<'_, VmState>, fd: u32, stat: u32| {
+            count(&mut c, "fd_fdstat_get");
+            fd_fdstat_get(&mut c, fd, stat)
+        },
     )?;
     linker.func_wrap(
         WASI,
         "fd_prestat_get",
-        |_: Caller<'_, VmState>, _: u32, _: u32| BADF,
+        |mut c: Caller<'_, VmState>, _: u32, _: u32| {
+            count(&mut c, "fd_prestat_get");
+            BADF
+        },
     )?;
     linker.func_wrap(
         WASI,
         "fd_prestat_dir_name",
-        |_: Caller<'_, VmState>, _: u32, _: u32, _: u32| NOSYS,
+        |mut c: Caller<'_, VmState>, _: u32, _: u32, _: u32| {
+            count(&mut c, "fd_prestat_dir_name");
+            NOSYS
+        },
     )?;
     linker.func_wrap(
         WASI,
         "path_open",
-        |_: Caller<'_, VmState>,
+        |mut c: Caller<'_, VmState>,
          _: u32,
          _: u32,
          _: u32,
@@ -80,49 +95,74 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
          _: i64,
          _: i64,
          _: u32,
-         _: u32| NOENT,
+         _: u32| {
+            count(&mut c, "path_open");
+            NOENT
+        },
     )?;
     linker.func_wrap(
         WASI,
         "environ_sizes_get",
-        |mut c: Caller<'_, VmState>, count: u32, size: u32| write_zeros(&mut c, &[count, size]),
+        |mut c: Caller<'_, VmState>, count_ptr: u32, size: u32| {
+            count(&mut c, "environ_sizes_get");
+            write_zeros(&mut c, &[count_ptr, size])
+        },
     )?;
     // With no variables and no arguments there is nothing to write.
     linker.func_wrap(
         WASI,
         "environ_get",
-        |_: Caller<'_, VmState>, _: u32, _: u32| SUCCESS,
+        |mut c: Caller<'_, VmState>, _: u32, _: u32| {
+            count(&mut c, "environ_get");
+            SUCCESS
+        },
     )?;
     linker.func_wrap(
         WASI,
         "args_sizes_get",
-        |mut c: Caller<'_, VmState>, count: u32, size: u32| write_zeros(&mut c, &[count, size]),
+        |mut c: Caller<'_, VmState>, count_ptr: u32, size: u32| {
+            count(&mut c, "args_sizes_get");
+            write_zeros(&mut c, &[count_ptr, size])
+        },
     )?;
     linker.func_wrap(
         WASI,
         "args_get",
-        |_: Caller<'_, VmState>, _: u32, _: u32| SUCCESS,
+        |mut c: Caller<'_, VmState>, _: u32, _: u32| {
+            count(&mut c, "args_get");
+            SUCCESS
+        },
     )?;
     linker.func_wrap(
         WASI,
         "clock_time_get",
         |mut c: Caller<'_, VmState>, clock: u32, _precision: u64, time: u32| {
+            count(&mut c, "clock_time_get");
             clock_time_get(&mut c, clock, time)
         },
     )?;
     linker.func_wrap(
         WASI,
         "random_get",
-        |mut c: Caller<'_, VmState>, buf: u32, len: u32| random_get(&mut c, buf, len),
+        |mut c: Caller<'_, VmState>, buf: u32, len: u32| {
+            count(&mut c, "random_get");
+            random_get(&mut c, buf, len)
+        },
     )?;
     linker.func_wrap(
         WASI,
         "proc_exit",
-        |_: Caller<'_, VmState>, code: u32| -> wasmtime::Result<()> {
+        |mut c: Caller<'_, VmState>, code: u32| -> wasmtime::Result<()> {
+            count(&mut c, "proc_exit");
             wasmtime::bail!("the module called WASI proc_exit({code})")
         },
     )?;
     Ok(())
+}
+
+/// Counts a call of the WASI import `name` (`HostCalls`).
+fn count(caller: &mut Caller<'_, VmState>, name: &'static str) {
+    caller.data_mut().host_calls.record(name);
 }
 
 fn fd_write(
