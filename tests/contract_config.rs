@@ -14,6 +14,7 @@ fn everything() -> Value {
     json!({
         "revision": "r42",
         "debug": true,
+        "telemetry": { "responses": true, "access_log": true },
         "headers": {
             "cluster": "x-route-cluster",
             "target": "x-route-target",
@@ -277,7 +278,7 @@ fn a_configuration_with_several_problems_reports_all_of_them() {
         problems(&config),
         [
             "routes[4].shadow.wieght: unknown field `wieght`, expected one of `cluster`, `percent`, `key`, `seed`, `methods`",
-            "debgu: unknown field `debgu`, expected one of `revision`, `debug`, `headers`, `overrides`, `routes`",
+            "debgu: unknown field `debgu`, expected one of `revision`, `debug`, `headers`, `overrides`, `telemetry`, `routes`",
             "overrides.tokens[0]: must be at least 16 characters (value not shown)",
             "overrides.source_cidrs[0]: `10.0.0.1/8` has host bits set after the first 8 bits; did you mean `10.0.0.0/8`?, got \"10.0.0.1/8\"",
             "revision: must be printable ASCII without ';', at most 256 characters, got \"r;1\"",
@@ -298,8 +299,16 @@ fn an_unknown_field_is_refused_at_every_nesting_level() {
         (
             "",
             "",
-            &["revision", "debug", "headers", "overrides", "routes"],
+            &[
+                "revision",
+                "debug",
+                "headers",
+                "overrides",
+                "telemetry",
+                "routes",
+            ],
         ),
+        ("/telemetry", "telemetry.", &["responses", "access_log"]),
         (
             "/headers",
             "headers.",
@@ -1483,5 +1492,20 @@ fn shadow_methods_must_be_upper_case_http_methods() {
         [
             "routes[0].shadow.methods[1]: must be an upper-case HTTP method such as GET, got \"delete\""
         ]
+    );
+}
+
+#[test]
+fn telemetry_that_costs_host_calls_is_off_unless_asked_for() {
+    let plan = switchyard::config::load(br#"{"routes": []}"#).unwrap();
+    assert!(!plan.telemetry.responses && !plan.telemetry.access_log);
+    let plan = switchyard::config::load(
+        br#"{"routes": [], "telemetry": {"responses": true, "access_log": true}}"#,
+    )
+    .unwrap();
+    assert!(plan.telemetry.responses && plan.telemetry.access_log);
+    assert_eq!(
+        problems(&json!({"routes": [], "telemetry": {"responses": "yes"}})),
+        ["telemetry.responses: invalid type: string \"yes\", expected a boolean"]
     );
 }

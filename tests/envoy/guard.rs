@@ -205,6 +205,7 @@ fn guarded_config(revision: &str) -> String {
         r#"{{
   "revision": "{revision}",
   "debug": true,
+  "telemetry": {{ "responses": true }},
   "routes": [
     {{
       "name": "checkout",
