@@ -112,12 +112,11 @@ fn request(
 fn filtered(vm: &mut Vm, headers: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut stream = vm.stream();
     assert_eq!(stream.request_headers(headers), Action::Continue);
-    let map = stream
+    stream
         .request_header_map()
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8(value).expect("UTF-8 values")))
-        .collect();
-    map
+        .collect()
 }
 
 /// Every value of `name` in the map.
