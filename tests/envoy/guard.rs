@@ -205,7 +205,7 @@ fn guarded_config(revision: &str) -> String {
         r#"{{
   "revision": "{revision}",
   "debug": true,
-  "telemetry": {{ "responses": true }},
+  "telemetry": {{ "responses": true, "access_log": true }},
   "routes": [
     {{
       "name": "checkout",
@@ -393,7 +393,9 @@ async fn a_failing_canary_is_halted_within_the_window_and_stable_traffic_is_unto
         reached_by_limit - healthy_canary,
     );
 
-    // The gauge, and one warning for the whole proxy.
+    // The gauge, and one warning for the whole proxy. Counters reach Envoy on each worker's
+    // next tick (every second).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let page = envoy.admin_text("/stats/prometheus").await;
     assert!(
         page.lines()

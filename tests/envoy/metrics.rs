@@ -4,6 +4,7 @@
 
 use crate::harness::{Envoy, Filter, Req, Upstreams, users};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// `name{labels} value` lines of the Prometheus page, keyed by `name{labels}`.
 fn samples(page: &str) -> HashMap<String, u64> {
@@ -39,8 +40,25 @@ async fn the_filters_metrics_reach_prometheus_with_their_labels_and_agree_with_t
     }
     envoy.send(&Req::get("/nowhere")).await;
 
+    // Counters reach Envoy on each worker's next tick (every second): wait until every request
+    // is counted, then compare everything.
+    let total: u64 = served.values().sum();
+    let counted = |metrics: &HashMap<String, u64>| -> u64 {
+        metrics
+            .iter()
+            .filter(|(series, _)| series.starts_with("switchyard_requests_total{"))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let metrics = samples(&envoy.admin_text("/stats/prometheus").await);
+        if counted(&metrics) >= total || tokio::time::Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let page = envoy.admin_text("/stats/prometheus").await;
-    let metrics = samples(&page);
     let get = |series: &str| metrics.get(series).copied().unwrap_or(0);
     for target in ["stable", "canary"] {
         let count = served.get(target).copied().unwrap_or(0);
