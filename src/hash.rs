@@ -28,6 +28,7 @@ impl Fnv1a32 {
 
     // The SDK's `hval += (hval << 1) + (hval << 4) + ...` is this multiplication done in doubles
     // (exact, the sum stays below 2^53) and brought back to 32 bits by the next `^=` / `>>> 0`.
+    #[inline(always)]
     fn mix(&mut self, unit: u32) {
         self.0 = (self.0 ^ unit).wrapping_mul(FNV_PRIME);
     }
@@ -47,6 +48,7 @@ impl Fnv1a32 {
     }
 
     /// Feeds one unit per byte.
+    #[inline(always)]
     pub fn write_bytes(&mut self, b: &[u8]) -> &mut Self {
         for &byte in b {
             self.mix(u32::from(byte));
@@ -56,6 +58,7 @@ impl Fnv1a32 {
 
     /// Feeds a hashing key taken from the request: valid UTF-8 goes through
     /// [`write_str`](Self::write_str); a key that is not valid UTF-8 is hashed over its bytes.
+    #[inline(always)]
     pub fn write_key(&mut self, key: &[u8]) -> &mut Self {
         // No SDK can hold such a key as a string, so there is no bucket to agree with; hashing the
         // bytes keeps the assignment deterministic (and equals the SDKs' result for the key's
@@ -175,6 +178,7 @@ fn sum_outside_tolerance(weights: &[f64]) -> bool {
     total < 0.99 || total > 1.01
 }
 
+#[inline(always)]
 fn decimal(mut n: u32, buf: &mut [u8; U32_MAX_DECIMAL_DIGITS]) -> &[u8] {
     let mut start = buf.len();
     for slot in buf.iter_mut().rev() {

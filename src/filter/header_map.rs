@@ -23,33 +23,35 @@ impl HeaderMap {
 
     /// The (name, value) pairs, in the order the host gave them.
     pub fn pairs(&self) -> Vec<(&[u8], &[u8])> {
-        let bytes = self.bytes.as_slice();
-        let word = |at: usize| -> Option<usize> {
-            let b = bytes.get(at..at.checked_add(4)?)?;
-            Some(u32::from_le_bytes([*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?]) as usize)
-        };
-        let Some(count) = word(0) else {
+        let Some((count, rest)) = self.bytes.split_first_chunk::<4>() else {
             return Vec::new();
         };
-        // Every header takes at least 10 bytes; a count beyond that is a lie, not an allocation.
-        let mut pairs = Vec::with_capacity(count.min(bytes.len() / 10));
-        let mut data = count.saturating_mul(8).saturating_add(4);
-        for n in 0..count {
-            let sizes = n.saturating_mul(8).saturating_add(4);
-            let (Some(name_len), Some(value_len)) = (word(sizes), word(sizes.saturating_add(4)))
-            else {
+        // A count the buffer cannot hold is a lie, not an allocation: nothing is read.
+        let Some((sizes, mut data)) =
+            rest.split_at_checked((u32::from_le_bytes(*count) as usize).saturating_mul(8))
+        else {
+            return Vec::new();
+        };
+        let mut pairs = Vec::with_capacity(sizes.len() / 8);
+        for size in sizes.chunks_exact(8) {
+            let Some((name_len, value_len)) = size.split_first_chunk::<4>() else {
                 break;
             };
-            let name_end = data.saturating_add(name_len);
-            let value_start = name_end.saturating_add(1);
-            let value_end = value_start.saturating_add(value_len);
-            let (Some(name), Some(value)) =
-                (bytes.get(data..name_end), bytes.get(value_start..value_end))
+            let (Ok(value_len), name_len) = (<[u8; 4]>::try_from(value_len), *name_len) else {
+                break;
+            };
+            let name_len = u32::from_le_bytes(name_len) as usize;
+            let value_len = u32::from_le_bytes(value_len) as usize;
+            // Each name and value is followed by a NUL.
+            let Some((name, rest)) = data.split_at_checked(name_len) else {
+                break;
+            };
+            let Some((value, rest)) = rest.get(1..).and_then(|r| r.split_at_checked(value_len))
             else {
                 break;
             };
             pairs.push((name, value));
-            data = value_end.saturating_add(1);
+            data = rest.get(1..).unwrap_or_default();
         }
         pairs
     }

@@ -93,14 +93,19 @@ impl PlanMetrics {
         id
     }
 
-    /// Count one for a counter, defining it the first time.
+    /// Count one for a counter, defining it the first time: one lookup once it exists.
     fn add(&self, key: Key, name: impl FnOnce() -> String) {
-        let id = self.id(key, || (MetricType::Counter, name()));
-        if id.is_some()
-            && let Some(counter) = self.counters.borrow_mut().get_mut(&key)
-        {
-            counter.pending = counter.pending.saturating_add(1);
+        if let Some(counter) = self.counters.borrow_mut().get_mut(&key) {
+            counter.pending = counter
+                .pending
+                .saturating_add(u64::from(counter.id.is_some()));
+            return;
         }
+        let id = id(MetricType::Counter, &name());
+        let pending = u64::from(id.is_some());
+        self.counters
+            .borrow_mut()
+            .insert(key, Counter { id, pending });
     }
 
     /// Hand every pending count to the host.

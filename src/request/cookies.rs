@@ -85,15 +85,10 @@ impl<'a> Jar<'a> {
 }
 
 /// The bytes before and after the first `separator`.
+#[inline(always)]
 fn split_once(s: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        if b == separator {
-            return Some((s.get(..i)?, s.get(i + 1..)?));
-        }
-        i += 1;
-    }
-    None
+    let at = super::find_byte(s, separator)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
 }
 
 /// The same over several `Cookie` headers (HTTP/2 splits them): the first
@@ -108,6 +103,7 @@ pub fn find_cookie<'a, I: IntoIterator<Item = &'a [u8]>>(
 }
 
 /// Strips HTTP optional whitespace (SP / HTAB) from both ends.
+#[inline(always)]
 fn trim_ows(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
@@ -120,6 +116,7 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
 
 /// RFC 6265 allows a cookie-value in double quotes; the quotes are not part of
 /// the value. A lone `"` is kept as is.
+#[inline(always)]
 fn unquote(value: &[u8]) -> &[u8] {
     match value {
         [b'"', inner @ .., b'"'] => inner,

@@ -121,6 +121,31 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The position of the first `byte` in `haystack`, eight bytes at a time: cookie headers are
+/// hundreds of bytes, and byte-by-byte loops are slow in a module built for size.
+pub fn find_byte(haystack: &[u8], byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES.wrapping_mul(u64::from(byte));
+    let mut words = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let Ok(bytes) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        // A zero byte in `x` is a match; the lowest flagged byte is always a true zero (a borrow
+        // can only flag bytes above one).
+        let x = u64::from_le_bytes(bytes) ^ pattern;
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return Some(offset + (zeros.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    let rest = words.remainder();
+    rest.iter().position(|&b| b == byte).map(|i| offset + i)
+}
+
 /// Header names compared as HTTP compares them, lengths first: most names differ in length, and
 /// the comparison of the bytes is a call in a module built for size.
 #[inline(always)]
@@ -157,6 +182,24 @@ mod tests {
         assert_eq!(sources(&[header, KeySource::Query("x".into())]), None);
         assert_eq!(request.path(), b"/p");
         assert_eq!(request.method(), b"");
+    }
+
+    #[test]
+    fn find_byte_finds_what_position_finds() {
+        let mut haystack: Vec<u8> = (0..=255u8).rev().collect();
+        haystack.extend((0..=255u8).step_by(3));
+        for len in 0..haystack.len() {
+            for start in [0, 1, 5] {
+                let h = haystack.get(start.min(len)..len).unwrap();
+                for byte in [0u8, 1, 0x3b, 0x3d, 0x80, 0xff, 0xfe, 7] {
+                    assert_eq!(
+                        find_byte(h, byte),
+                        h.iter().position(|&b| b == byte),
+                        "{byte} in {h:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
