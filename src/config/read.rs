@@ -149,8 +149,11 @@ impl<T: Read + Default> Read for Vec<T> {
         };
         // An unreadable element becomes a default one rather than a gap, so that the paths of
         // later problems keep their indices.
-        let read = |(i, item)| T::read(r, item, &Path::Index(at, i)).unwrap_or_default();
-        Some(items.iter().enumerate().map(read).collect())
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.push(T::read(r, item, &Path::Index(at, i)).unwrap_or_default());
+        }
+        Some(out)
     }
 }
 
