@@ -411,16 +411,17 @@ pub(crate) fn q(s: &str) -> impl fmt::Display + '_ {
 }
 
 /// A number for a problem message, written as JSON writes it. (Not `{}`: `f64`'s own formatting
-/// brings a second float printer into the module next to serde_json's.)
+/// would bring a second float printer into the module next to the JSON reader's.)
 pub(crate) fn num(value: f64) -> impl fmt::Display {
     fmt::from_fn(move |f| {
         // Whole numbers as the user most likely wrote them: `150`, not `150.0`.
         if value.fract() == 0.0 && value.abs() < 1e15 {
             return write!(f, "{}", value as i64);
         }
-        match serde_json::Number::from_f64(value) {
-            Some(n) => write!(f, "{n}"),
-            None => f.write_str("NaN"),
+        if value.is_finite() {
+            f.write_str(zmij::Buffer::new().format_finite(value))
+        } else {
+            f.write_str("NaN")
         }
     })
 }
