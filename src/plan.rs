@@ -85,13 +85,16 @@ impl HeaderNames {
 
 impl Default for HeaderNames {
     fn default() -> Self {
-        let d = crate::config::Headers::default();
+        use crate::config::{
+            DEFAULT_CLUSTER, DEFAULT_COHORT_PREFIX, DEFAULT_DECISION, DEFAULT_SHADOW,
+            DEFAULT_TARGET,
+        };
         HeaderNames {
-            cluster: d.cluster.into(),
-            target: d.target.into(),
-            shadow: d.shadow.into(),
-            cohort_prefix: d.cohort_prefix.into(),
-            decision: d.decision.into(),
+            cluster: DEFAULT_CLUSTER.into(),
+            target: DEFAULT_TARGET.into(),
+            shadow: DEFAULT_SHADOW.into(),
+            cohort_prefix: DEFAULT_COHORT_PREFIX.into(),
+            decision: DEFAULT_DECISION.into(),
         }
     }
 }
@@ -109,7 +112,7 @@ impl Default for Overrides {
     fn default() -> Self {
         Overrides {
             anyone: false,
-            token_header: crate::config::Overrides::default().token_header.into(),
+            token_header: crate::config::DEFAULT_TOKEN_HEADER.into(),
             tokens: Vec::new(),
             source_cidrs: Vec::new(),
         }

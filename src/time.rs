@@ -26,38 +26,23 @@ const MS_PER_DAY: i64 = 24 * MS_PER_HOUR;
 ///
 /// Errors are a short human message naming what is wrong.
 pub fn parse_rfc3339(s: &str) -> Result<i64, &'static str> {
-    let [
-        y0,
-        y1,
-        y2,
-        y3,
-        b'-',
-        mo0,
-        mo1,
-        b'-',
-        d0,
-        d1,
-        b'T' | b't',
-        h0,
-        h1,
-        b':',
-        mi0,
-        mi1,
-        b':',
-        s0,
-        s1,
-        rest @ ..,
-    ] = s.as_bytes()
-    else {
+    let bytes = s.as_bytes();
+    // `YYYY-MM-DDTHH:MM:SS`: the separators at their places, digits between them.
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators
+        .iter()
+        .any(|&(at, sep)| bytes.get(at).map(u8::to_ascii_uppercase) != Some(sep))
+    {
         return Err(SYNTAX);
-    };
-
-    let year = number(&[*y0, *y1, *y2, *y3])?;
-    let month = number(&[*mo0, *mo1])?;
-    let day = number(&[*d0, *d1])?;
-    let hour = number(&[*h0, *h1])?;
-    let minute = number(&[*mi0, *mi1])?;
-    let second = number(&[*s0, *s1])?;
+    }
+    let field = |at: usize, len: usize| number(bytes.get(at..at + len).ok_or(SYNTAX)?);
+    let year = field(0, 4)?;
+    let month = field(5, 2)?;
+    let day = field(8, 2)?;
+    let hour = field(11, 2)?;
+    let minute = field(14, 2)?;
+    let second = field(17, 2)?;
+    let rest = bytes.get(19..).unwrap_or_default();
 
     let (fraction_ms, rest) = match rest {
         [b'.', after_dot @ ..] => {
@@ -65,15 +50,16 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, &'static str> {
             if digits == 0 {
                 return Err("expected digits after the decimal point in the seconds");
             }
-            let (fraction, rest) = after_dot.split_at_checked(digits).ok_or(SYNTAX)?;
-            // Pad to three digits, then drop the rest: truncation, not rounding,
-            // so an instant never moves into the next millisecond.
-            let ms = fraction
-                .iter()
-                .chain(std::iter::repeat(&b'0'))
-                .take(3)
-                .fold(0, |acc, d| acc * 10 + i64::from(d - b'0'));
-            (ms, rest)
+            // The first three digits, padded: truncation, not rounding, so an instant never
+            // moves into the next millisecond.
+            let ms = (0..3).fold(0, |acc, i| {
+                let digit = after_dot
+                    .get(i)
+                    .filter(|_| i < digits)
+                    .map_or(0, |d| d - b'0');
+                acc * 10 + i64::from(digit)
+            });
+            (ms, after_dot.get(digits..).unwrap_or_default())
         }
         _ => (0, rest),
     };

@@ -155,6 +155,7 @@ impl Parser<'_> {
     }
 
     /// An error about the byte just read.
+    #[inline(never)]
     fn error(&self, message: &'static str) -> Syntax {
         Syntax {
             message,
@@ -164,6 +165,7 @@ impl Parser<'_> {
     }
 
     /// An error about the byte about to be read.
+    #[inline(never)]
     fn peek_error(&self, message: &'static str) -> Syntax {
         Syntax {
             message,

@@ -25,10 +25,16 @@ pub fn load(bytes: &[u8]) -> Result<crate::plan::Plan, Vec<Problem>> {
     if parsed.problems.is_empty() {
         return compiled;
     }
-    let mut problems = parsed.problems.clone();
+    let mut news = Vec::new();
     if let Err(more) = compiled {
-        problems.extend(more.into_iter().filter(|p| !parsed.is_consequence(&p.path)));
+        for problem in more {
+            if !parsed.is_consequence(&problem.path) {
+                news.push(problem);
+            }
+        }
     }
+    let mut problems = parsed.problems;
+    problems.append(&mut news);
     Err(problems)
 }
 
@@ -124,14 +130,22 @@ pub struct Headers {
 impl Default for Headers {
     fn default() -> Self {
         Headers {
-            cluster: "x-switchyard-cluster".into(),
-            target: "x-switchyard-target".into(),
-            shadow: "x-switchyard-shadow".into(),
-            cohort_prefix: "x-switchyard-exp-".into(),
-            decision: "x-switchyard-decision".into(),
+            cluster: DEFAULT_CLUSTER.into(),
+            target: DEFAULT_TARGET.into(),
+            shadow: DEFAULT_SHADOW.into(),
+            cohort_prefix: DEFAULT_COHORT_PREFIX.into(),
+            decision: DEFAULT_DECISION.into(),
         }
     }
 }
+
+/// The default header names, also those of a plan without configuration.
+pub(crate) const DEFAULT_CLUSTER: &str = "x-switchyard-cluster";
+pub(crate) const DEFAULT_TARGET: &str = "x-switchyard-target";
+pub(crate) const DEFAULT_SHADOW: &str = "x-switchyard-shadow";
+pub(crate) const DEFAULT_COHORT_PREFIX: &str = "x-switchyard-exp-";
+pub(crate) const DEFAULT_DECISION: &str = "x-switchyard-decision";
+pub(crate) const DEFAULT_TOKEN_HEADER: &str = "x-switchyard-token";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -161,7 +175,7 @@ impl Default for Overrides {
     fn default() -> Self {
         Overrides {
             from: OverrideFrom::Trusted,
-            token_header: "x-switchyard-token".into(),
+            token_header: DEFAULT_TOKEN_HEADER.into(),
             tokens: Vec::new(),
             source_cidrs: Vec::new(),
         }
@@ -415,16 +429,17 @@ pub(crate) fn q(s: &str) -> impl fmt::Display + '_ {
 }
 
 /// A number for a problem message, written as JSON writes it. (Not `{}`: `f64`'s own formatting
-/// brings a second float printer into the module next to serde_json's.)
+/// would bring a second float printer into the module next to the JSON reader's.)
 pub(crate) fn num(value: f64) -> impl fmt::Display {
     fmt::from_fn(move |f| {
         // Whole numbers as the user most likely wrote them: `150`, not `150.0`.
         if value.fract() == 0.0 && value.abs() < 1e15 {
             return write!(f, "{}", value as i64);
         }
-        match serde_json::Number::from_f64(value) {
-            Some(n) => write!(f, "{n}"),
-            None => f.write_str("NaN"),
+        if value.is_finite() {
+            f.write_str(zmij::Buffer::new().format_finite(value))
+        } else {
+            f.write_str("NaN")
         }
     })
 }

@@ -74,12 +74,18 @@ impl Reader {
         });
     }
 
+    /// Reports a value of the wrong kind, and gives the `None` to return.
+    #[inline(always)]
     fn wrong_kind<T>(&mut self, at: &Path<'_>, value: &Json, expected: &str) -> Option<T> {
+        self.invalid_type(at, value, expected);
+        None
+    }
+
+    fn invalid_type(&mut self, at: &Path<'_>, value: &Json, expected: &str) {
         self.problem(
             at,
             format!("invalid type: {}, expected {expected}", describe(value)),
         );
-        None
     }
 }
 
@@ -149,8 +155,11 @@ impl<T: Read + Default> Read for Vec<T> {
         };
         // An unreadable element becomes a default one rather than a gap, so that the paths of
         // later problems keep their indices.
-        let read = |(i, item)| T::read(r, item, &Path::Index(at, i)).unwrap_or_default();
-        Some(items.iter().enumerate().map(read).collect())
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.push(T::read(r, item, &Path::Index(at, i)).unwrap_or_default());
+        }
+        Some(out)
     }
 }
 
@@ -168,12 +177,14 @@ impl<'v, 'p> Object<'v, 'p> {
         }
     }
 
-    /// The member `key`, or `default` when it is absent or unreadable.
+    /// Reads the member `key` into `out`, which keeps its default when the member is absent or
+    /// unreadable.
     #[inline(never)]
-    fn field<T: Read>(&self, r: &mut Reader, key: &str, default: T) -> T {
-        match json::member(self.map, key) {
-            Some(value) => T::read(r, value, &Path::Key(self.at, key)).unwrap_or(default),
-            None => default,
+    fn field<T: Read>(&self, r: &mut Reader, key: &str, out: &mut T) {
+        if let Some(value) = json::member(self.map, key)
+            && let Some(read) = T::read(r, value, &Path::Key(self.at, key))
+        {
+            *out = read;
         }
     }
 
@@ -199,10 +210,8 @@ macro_rules! read_struct {
         impl Read for $type {
             fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
                 let object = Object::new(r, value, at)?;
-                let defaults = $type::default();
-                let out = $type {
-                    $($field: object.field(r, read_struct!(@name $field $($json)?), defaults.$field),)*
-                };
+                let mut out = $type::default();
+                $(object.field(r, read_struct!(@name $field $($json)?), &mut out.$field);)*
                 object.finish(r, &[$(read_struct!(@name $field $($json)?)),*]);
                 Some(out)
             }
