@@ -29,18 +29,54 @@ pub enum PathPattern {
 
 #[derive(Debug, Default)]
 pub struct RouteIndex {
-    exact_hosts: FnvHashMap<Box<[u8]>, PathIndex>,
-    wildcard_hosts: FnvHashMap<Box<[u8]>, PathIndex>,
+    exact_hosts: Keyed<PathIndex>,
+    wildcard_hosts: Keyed<PathIndex>,
     any_host: PathIndex,
 }
 
 #[derive(Debug, Default)]
 struct PathIndex {
-    exact: FnvHashMap<Box<[u8]>, Vec<u32>>,
+    exact: Keyed<Vec<u32>>,
     prefixes: FnvHashMap<Box<[u8]>, Vec<u32>>,
     /// Distinct lengths of the keys of `prefixes`, ascending.
     prefix_lengths: Vec<usize>,
     any: Vec<u32>,
+}
+
+/// A map by byte string that knows the lengths of its keys: a lookup for a length no key has (most
+/// of them: a host's other suffixes, a path no exact route names) hashes nothing.
+#[derive(Debug)]
+struct Keyed<T> {
+    map: FnvHashMap<Box<[u8]>, T>,
+    /// Bit `n` set: a key of `n` bytes, for `n` below 64; bit 63 also stands for every longer key.
+    lengths: u64,
+}
+
+impl<T> Default for Keyed<T> {
+    fn default() -> Self {
+        Keyed {
+            map: FnvHashMap::default(),
+            lengths: 0,
+        }
+    }
+}
+
+impl<T: Default> Keyed<T> {
+    fn entry(&mut self, key: &[u8]) -> &mut T {
+        self.lengths |= Self::bit(key.len());
+        self.map.entry(key.into()).or_default()
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&T> {
+        if self.lengths & Self::bit(key.len()) == 0 {
+            return None;
+        }
+        self.map.get(key)
+    }
+
+    fn bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
 }
 
 impl RouteIndex {
@@ -54,9 +90,7 @@ impl RouteIndex {
                 HostPattern::Exact(name) => (&mut self.exact_hosts, name),
                 HostPattern::Suffix(suffix) => (&mut self.wildcard_hosts, suffix),
             };
-            map.entry(key.as_bytes().into())
-                .or_default()
-                .insert(route, path);
+            map.entry(key.as_bytes()).insert(route, path);
         }
     }
 
@@ -76,7 +110,7 @@ impl RouteIndex {
             if let Some(paths) = self.exact_hosts.get(host) {
                 consider(paths);
             }
-            if !self.wildcard_hosts.is_empty() {
+            if self.wildcard_hosts.lengths != 0 {
                 // `*.example.com` is stored as `.example.com`: try every suffix that starts at a
                 // dot after the first label.
                 for (at, _) in host.iter().enumerate().skip(1).filter(|(_, b)| **b == b'.') {
@@ -95,7 +129,7 @@ impl PathIndex {
     fn insert(&mut self, route: u32, path: &PathPattern) {
         let list = match path {
             PathPattern::Any => &mut self.any,
-            PathPattern::Exact(p) => self.exact.entry(p.as_bytes().into()).or_default(),
+            PathPattern::Exact(p) => self.exact.entry(p.as_bytes()),
             PathPattern::Prefix(p) => {
                 if let Err(at) = self.prefix_lengths.binary_search(&p.len()) {
                     self.prefix_lengths.insert(at, p.len());
