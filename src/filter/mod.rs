@@ -293,10 +293,23 @@ pub fn spoofable_removed(plan: &Plan, pairs: &[(&[u8], &[u8])]) -> Vec<Vec<u8>> 
 /// Names are bytes: a name the host lets through that is not UTF-8 (`x-switchyard-exp-\xff`) is
 /// spoofable all the same.
 fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMut(&[u8])) -> bool {
+    // Most names are ruled out by their length alone: none of the routing names has it, and it is
+    // shorter than the cohort prefix.
+    let h = &plan.headers;
+    let lengths = [
+        &*h.cluster,
+        &*h.target,
+        &*h.shadow,
+        &*plan.overrides.token_header,
+    ]
+    .iter()
+    .fold(0u64, |bits, n| bits | 1 << n.len().min(63));
+    let may_be_spoofable =
+        |name: &[u8]| name.len() >= h.cohort_prefix.len() || lengths & 1 << name.len().min(63) != 0;
     let mut removed = false;
     for (i, (name, _)) in pairs.iter().enumerate() {
         // Spoofable names are rare: only they pay for looking back at earlier names.
-        if !plan.is_spoofable(name) {
+        if !may_be_spoofable(name) || !plan.is_spoofable(name) {
             continue;
         }
         let seen = pairs
@@ -412,6 +425,22 @@ mod tests {
                 "x-cohort-ranker",
                 "x-switchyard-token"
             ]
+        );
+    }
+
+    #[test]
+    fn long_routing_header_names_are_removed_too() {
+        let long = "x-".repeat(60);
+        let config = format!(
+            r#"{{"routes": [], "headers": {{"cluster": "{long}c", "cohort_prefix": "{long}{long}"}}}}"#
+        );
+        let plan = crate::config::load(config.as_bytes()).unwrap();
+        let name = format!("{long}C");
+        let headers: &[(&[u8], &[u8])] =
+            &[(name.as_bytes(), b"evil"), (b"x-switchyard-target", b"x")];
+        assert_eq!(
+            removed(&plan, headers),
+            [name, "x-switchyard-target".to_string()]
         );
     }
 
