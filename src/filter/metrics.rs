@@ -8,11 +8,11 @@
 //! VM: configuration pushes reuse it, and only names a configuration introduces are new.
 
 use crate::engine::Target;
+use crate::plan::MAX_VARIANTS;
 use fnv::FnvHashMap;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use std::cell::RefCell;
-use std::fmt::Write as _;
 
 thread_local! {
     /// Every metric this VM defined, by full name.
@@ -37,97 +37,116 @@ fn increment(id: Option<u32>) {
     }
 }
 
-/// One of the per-request metrics of a plan, by route number and label values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Key {
-    Requests {
-        route: u32,
-        target: Target,
-    },
-    Responses {
-        route: u32,
-        target: Target,
-        class: u8,
-    },
-    Duration {
-        route: u32,
-        target: Target,
-    },
-    Enrolled {
-        route: u32,
-        experiment: u8,
-        variant: u8,
-    },
-    Shadowed {
-        route: u32,
-    },
-}
+/// Targets (`Target as usize`) and status classes (`0xx`…`9xx`) a route's series are kept for.
+const TARGETS: usize = 4;
+const CLASSES: usize = 10;
 
-/// One plan's per-request metrics, found on first use (a configuration of 10,000 routes defines
-/// only the metrics its traffic touches). Counts are kept here and handed to the host by
-/// [`flush`](Self::flush) (each second, from the root context's tick) and when the plan's last
-/// stream is gone: one host call per series and flush instead of one per request and series.
+/// One plan's per-request metrics, kept by route number and found on first use (a configuration
+/// of 10,000 routes defines only the metrics its traffic touches). Counts are kept here and handed
+/// to the host by [`flush`](Self::flush) (each second, from the root context's tick) and when the
+/// plan's last stream is gone: one host call per series and flush instead of one per request and
+/// series.
 #[derive(Default)]
 pub struct PlanMetrics {
-    counters: RefCell<FnvHashMap<Key, Counter>>,
+    routes: RefCell<Vec<Option<Box<RouteMetrics>>>>,
 }
 
-/// A counter's id (None when the host refused to define it) and what it has not yet been told.
-#[derive(Clone, Copy)]
+#[derive(Default)]
+struct RouteMetrics {
+    requests: [Counter; TARGETS],
+    shadowed: Counter,
+    /// By `experiment * MAX_VARIANTS + variant`, grown on first use.
+    enrolled: Vec<Counter>,
+    /// With `telemetry.responses` only.
+    responses: Option<Box<[[Counter; CLASSES]; TARGETS]>>,
+    durations: [Metric; TARGETS],
+}
+
+/// A metric as this plan knows it: not defined yet, refused by the host, or its id.
+#[derive(Default, Clone, Copy)]
+enum Metric {
+    #[default]
+    Undefined,
+    Refused,
+    Id(u32),
+}
+
+impl Metric {
+    fn id(&mut self, kind: MetricType, name: impl FnOnce() -> String) -> Option<u32> {
+        if let Metric::Undefined = self {
+            *self = id(kind, &name()).map_or(Metric::Refused, Metric::Id);
+        }
+        match *self {
+            Metric::Id(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A counter and what the host has not been told yet.
+#[derive(Default, Clone, Copy)]
 struct Counter {
-    id: Option<u32>,
+    metric: Metric,
     pending: u64,
 }
 
-impl PlanMetrics {
-    /// The id of a metric, defining it the first time.
-    fn id(&self, key: Key, name: impl FnOnce() -> (MetricType, String)) -> Option<u32> {
-        if let Some(counter) = self.counters.borrow().get(&key) {
-            return counter.id;
+impl Counter {
+    fn add(&mut self, name: impl FnOnce() -> String) {
+        if self.metric.id(MetricType::Counter, name).is_some() {
+            self.pending = self.pending.saturating_add(1);
         }
-        let (kind, name) = name();
-        let id = id(kind, &name);
-        self.counters
-            .borrow_mut()
-            .insert(key, Counter { id, pending: 0 });
-        id
     }
 
-    /// Count one for a counter, defining it the first time: one lookup once it exists.
-    fn add(&self, key: Key, name: impl FnOnce() -> String) {
-        if let Some(counter) = self.counters.borrow_mut().get_mut(&key) {
-            counter.pending = counter
-                .pending
-                .saturating_add(u64::from(counter.id.is_some()));
-            return;
+    fn flush(&mut self) {
+        if let (Metric::Id(id), 1..) = (self.metric, self.pending) {
+            let _ =
+                hostcalls::increment_metric(id, i64::try_from(self.pending).unwrap_or(i64::MAX));
+            self.pending = 0;
         }
-        let id = id(MetricType::Counter, &name());
-        let pending = u64::from(id.is_some());
-        self.counters
-            .borrow_mut()
-            .insert(key, Counter { id, pending });
+    }
+}
+
+impl PlanMetrics {
+    /// Run `f` on route number `route`'s metrics, made on first use.
+    fn route(&self, route: u32, f: impl FnOnce(&mut RouteMetrics)) {
+        let mut routes = self.routes.borrow_mut();
+        let at = route as usize;
+        if routes.len() <= at {
+            routes.resize_with(at + 1, || None);
+        }
+        if let Some(slot) = routes.get_mut(at) {
+            f(slot.get_or_insert_with(Box::default));
+        }
     }
 
     /// Hand every pending count to the host.
     pub fn flush(&self) {
-        for counter in self.counters.borrow_mut().values_mut() {
-            if let (Some(id), 1..) = (counter.id, counter.pending) {
-                let _ = hostcalls::increment_metric(
-                    id,
-                    i64::try_from(counter.pending).unwrap_or(i64::MAX),
-                );
-                counter.pending = 0;
+        for route in self.routes.borrow_mut().iter_mut().flatten() {
+            let responses = route
+                .responses
+                .iter_mut()
+                .flat_map(|r| r.iter_mut().flatten());
+            let counters = route.requests.iter_mut().chain([&mut route.shadowed]);
+            for counter in counters.chain(&mut route.enrolled).chain(responses) {
+                counter.flush();
             }
         }
     }
 
     /// A matched request, counted for its route and target.
     pub fn request(&self, route: u32, route_name: &str, target: Target) {
-        self.add(Key::Requests { route, target }, || {
-            format!(
-                "switchyard_requests_total;route={route_name};target={}",
-                target.as_str()
-            )
+        self.route(route, |m| {
+            if let Some(counter) = m.requests.get_mut(target as usize) {
+                counter.add(|| {
+                    [
+                        "switchyard_requests_total;route=",
+                        route_name,
+                        ";target=",
+                        target.as_str(),
+                    ]
+                    .concat()
+                });
+            }
         });
     }
 
@@ -139,23 +158,33 @@ impl PlanMetrics {
         experiment: (u8, &str),
         variant: (u8, &str),
     ) {
-        let key = Key::Enrolled {
-            route,
-            experiment: experiment.0,
-            variant: variant.0,
-        };
-        self.add(key, || {
-            format!(
-                "switchyard_enrolled_total;route={route_name};experiment={};variant={}",
-                experiment.1, variant.1
-            )
+        let at = usize::from(experiment.0) * MAX_VARIANTS + usize::from(variant.0);
+        self.route(route, |m| {
+            if m.enrolled.len() <= at {
+                m.enrolled.resize_with(at + 1, Counter::default);
+            }
+            if let Some(counter) = m.enrolled.get_mut(at) {
+                counter.add(|| {
+                    let (e, v) = (experiment.1, variant.1);
+                    [
+                        "switchyard_enrolled_total;route=",
+                        route_name,
+                        ";experiment=",
+                        e,
+                        ";variant=",
+                        v,
+                    ]
+                    .concat()
+                });
+            }
         });
     }
 
     /// A request chosen for mirroring.
     pub fn shadowed(&self, route: u32, route_name: &str) {
-        self.add(Key::Shadowed { route }, || {
-            format!("switchyard_shadowed_total;route={route_name}")
+        self.route(route, |m| {
+            m.shadowed
+                .add(|| ["switchyard_shadowed_total;route=", route_name].concat());
         });
     }
 
@@ -169,37 +198,37 @@ impl PlanMetrics {
         status: u16,
         elapsed_ms: u64,
     ) {
-        let class = u8::try_from(status / 100).unwrap_or(0).min(9);
-        let key = Key::Responses {
-            route,
-            target,
-            class,
-        };
-        self.add(key, || {
-            let mut name = format!(
-                "switchyard_responses_total;route={route_name};target={};class=",
-                target.as_str()
-            );
-            let _ = write!(name, "{class}xx");
-            name
+        let class = usize::from(status / 100).min(CLASSES - 1);
+        let series =
+            |name: &str| [name, ";route=", route_name, ";target=", target.as_str()].concat();
+        self.route(route, |m| {
+            let responses = m.responses.get_or_insert_with(Box::default);
+            if let Some(counter) = responses
+                .get_mut(target as usize)
+                .and_then(|by_class| by_class.get_mut(class))
+            {
+                counter.add(|| {
+                    let digit = [b'0' + class as u8];
+                    let class = std::str::from_utf8(&digit).unwrap_or("0");
+                    [
+                        &series("switchyard_responses_total"),
+                        ";class=",
+                        class,
+                        "xx",
+                    ]
+                    .concat()
+                });
+            }
+            let duration = m.durations.get_mut(target as usize).and_then(|d| {
+                d.id(MetricType::Histogram, || {
+                    series("switchyard_request_duration_milliseconds")
+                })
+            });
+            if let Some(id) = duration {
+                let _ = hostcalls::record_metric(id, elapsed_ms);
+            }
         });
-        let duration = self.id(Key::Duration { route, target }, || {
-            let name = format!(
-                "switchyard_request_duration_milliseconds;route={route_name};target={}",
-                target.as_str()
-            );
-            (MetricType::Histogram, name)
-        });
-        if let Some(id) = duration {
-            let _ = hostcalls::record_metric(id, elapsed_ms);
-        }
     }
-}
-
-thread_local! {
-    /// The revision this VM serves. VM-wide, not per root context: Envoy creates a new plugin
-    /// (root context) for every ECDS update, in the same VM.
-    static ACTIVE_REVISION: RefCell<Option<Box<str>>> = const { RefCell::new(None) };
 }
 
 impl Drop for PlanMetrics {
@@ -207,6 +236,12 @@ impl Drop for PlanMetrics {
     fn drop(&mut self) {
         self.flush();
     }
+}
+
+thread_local! {
+    /// The revision this VM serves. VM-wide, not per root context: Envoy creates a new plugin
+    /// (root context) for every ECDS update, in the same VM.
+    static ACTIVE_REVISION: RefCell<Option<Box<str>>> = const { RefCell::new(None) };
 }
 
 /// A configuration applied: counted, and `switchyard_revision_info;revision=…` set to 1 for it
