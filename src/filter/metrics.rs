@@ -9,25 +9,27 @@
 
 use crate::engine::Target;
 use crate::plan::MAX_VARIANTS;
-use fnv::FnvHashMap;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use std::cell::RefCell;
 
 thread_local! {
-    /// Every metric this VM defined, by full name.
-    static DEFINED: RefCell<FnvHashMap<Box<str>, u32>> = RefCell::new(FnvHashMap::default());
+    /// Every metric this VM defined, by full name, sorted. Looked up only when a plan meets a
+    /// series for the first time, so a sorted list does (and is smaller than a hash map).
+    static DEFINED: RefCell<Vec<(Box<str>, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The id of metric `name`, defining it the first time. None when the host refuses.
 fn id(kind: MetricType, name: &str) -> Option<u32> {
     DEFINED.with_borrow_mut(|defined| {
-        if let Some(&id) = defined.get(name) {
-            return Some(id);
+        match defined.binary_search_by(|(n, _)| (**n).cmp(name)) {
+            Ok(at) => defined.get(at).map(|&(_, id)| id),
+            Err(at) => {
+                let id = hostcalls::define_metric(kind, name).ok()?;
+                defined.insert(at, (name.into(), id));
+                Some(id)
+            }
         }
-        let id = hostcalls::define_metric(kind, name).ok()?;
-        defined.insert(name.into(), id);
-        Some(id)
     })
 }
 
@@ -260,7 +262,11 @@ pub fn applied(revision: &str) {
         // Every push brings a new revision: forget the id of the one replaced, or the map of
         // defined metrics would grow by one entry per push for as long as the VM lives.
         let name = info(&previous, 0);
-        DEFINED.with_borrow_mut(|defined| defined.remove(name.as_str()));
+        DEFINED.with_borrow_mut(|defined| {
+            if let Ok(at) = defined.binary_search_by(|(n, _)| (**n).cmp(name.as_str())) {
+                defined.remove(at);
+            }
+        });
     }
     info(revision, 1);
 }

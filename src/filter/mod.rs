@@ -29,11 +29,6 @@ const METRICS_FLUSH_PERIOD: std::time::Duration = std::time::Duration::from_secs
 /// Registers the root context; called from `_initialize`.
 pub fn start() {
     proxy_wasm::set_log_level(LogLevel::Info);
-    // After the SDK's logger, so this hook is the one that stays: it logs the panic and its
-    // location before the trap, which is all a panic can still do.
-    std::panic::set_hook(Box::new(|info| {
-        let _ = hostcalls::log(LogLevel::Critical, &format!("switchyard: panic: {info}"));
-    }));
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
 }
 
