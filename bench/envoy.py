@@ -7,9 +7,13 @@ loopback port; they differ only in their HTTP filters and the one route:
   plain       no wasm filter; the route goes to cluster `stable`
   minimal     dist/minimal-filter.wasm, which only sets `x-switchyard-cluster: fixture`;
               the route takes the cluster from that header
-  switchyard  dist/switchyard.wasm with bench/envoy/switchyard.json; the routes of
-              envoy/envoy.yaml (cluster header, mirror on the shadow header)
+  switchyard  dist/switchyard.wasm with bench/envoy/switchyard.json; the route takes the
+              cluster from the cluster header, as in envoy/envoy.yaml but without its mirror
+              policy: the filter's work in full (the shadow sample is drawn and the shadow
+              header written), without the copies Envoy would send
   weighted    no wasm filter; Envoy's own weighted_clusters, 90 stable / 10 canary
+  mirrored    switchyard with envoy/envoy.yaml's mirror policy: what Envoy's copies of the
+              requests picked for shadow add
 
 (`--configs` also takes `unmatched`: Switchyard with the same configuration but no route that
 matches the request's host, the filter's floor.)
@@ -47,7 +51,7 @@ from datetime import datetime, timezone
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
-CONFIGS = ["plain", "minimal", "switchyard", "weighted"]
+CONFIGS = ["plain", "minimal", "switchyard", "weighted", "mirrored"]
 EXTRA_CONFIGS = ["unmatched"]
 WHAT = {
     "plain": "no wasm filter, route to `stable`",
@@ -55,6 +59,7 @@ WHAT = {
     "switchyard": "Switchyard, matched route",  # completed from the configuration: describe()
     "weighted": "no wasm filter, Envoy `weighted_clusters` 90/10",
     "unmatched": "Switchyard, no route matches the request",
+    "mirrored": "Switchyard, and Envoy mirrors the requests it picks for shadow",
 }
 UPSTREAMS = ["stable", "canary", "shadow", "fixture", "default"]
 HOST = "shop.example.com"
@@ -156,9 +161,9 @@ def front_config(kind, upstream_ports, switchyard_config):
         filters, routes = [], [{"match": {"prefix": "/"}, "route": {"cluster": "stable"}}]
     elif kind == "minimal":
         filters, routes = [wasm_filter("minimal", "dist/minimal-filter.wasm")], header_routes(False)
-    elif kind == "switchyard":
+    elif kind in ("switchyard", "mirrored"):
         filters = [wasm_filter("switchyard", "dist/switchyard.wasm", switchyard_config)]
-        routes = header_routes(True)
+        routes = header_routes(kind == "mirrored")
     elif kind == "unmatched":
         filters = [wasm_filter("switchyard", "dist/switchyard.wasm", unmatched(switchyard_config))]
         routes = header_routes(True)
@@ -324,8 +329,9 @@ def check_run(kind, wrk, counters):
         raise BenchError(f"{kind}: Envoy answered non-2xx: {bad}")
     sent = {k.split(".")[1]: v for k, v in counters.items() if k.endswith(".upstream_rq_total")}
     expected = {"plain": {"stable"}, "minimal": {"fixture"}, "switchyard": {"stable", "canary"},
+                "mirrored": {"stable", "canary", "shadow"},
                 "weighted": {"stable", "canary"}, "unmatched": {"default"}}[kind]
-    allowed = expected | ({"shadow"} if kind == "switchyard" else set())
+    allowed = expected
     missing = expected - set(sent)
     stray = set(sent) - allowed
     if missing or stray:
@@ -451,7 +457,8 @@ def markdown(summary, results, configs, args, env):
                      f"{r['cpu_min']:.1f}–{r['cpu_max']:.1f} | {vs} |")
     lines.append("")
     ratios = [("switchyard", "minimal"), ("minimal", "plain"), ("switchyard", "plain"),
-              ("weighted", "plain"), ("unmatched", "minimal"), ("unmatched", "plain")]
+              ("weighted", "plain"), ("mirrored", "switchyard"), ("unmatched", "minimal"),
+              ("unmatched", "plain")]
     shown = [(a, b) for a, b in ratios if a in s and b in s]
     if shown:
         lines.append("| Envoy CPU per request | ratio of medians | per round | extra per request |")
@@ -485,8 +492,9 @@ def markdown(summary, results, configs, args, env):
     lines.append("Checks: every answer 2xx; " + "; ".join(notes) + ".")
     lines.append("")
     shadow = matched_route(env["switchyard_config"]).get("shadow", {}).get("percent", 0)
-    mirror = (f"with the mirror policy of envoy/envoy.yaml, so the {shadow:g}% of requests picked for "
-              "shadow are also copied to the `shadow` cluster by the Envoy under test")
+    mirror = ("without the mirror policy of envoy/envoy.yaml, so that both wasm filters send the "
+              "upstreams the same traffic; mirrored: the same with the mirror policy, so the "
+              f"{shadow:g}% of requests picked for shadow are also copied to the `shadow` cluster")
     lines.append(
         "Method: `bench/envoy.py`. Each configuration is its own Envoy process with `--concurrency 1`, "
         f"all pinned to CPU {FRONT_CPU} with `taskset`, on its own loopback port; they differ only in "

@@ -22,6 +22,7 @@ impl HeaderMap {
     }
 
     /// The (name, value) pairs, in the order the host gave them.
+    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn pairs(&self) -> Vec<(&[u8], &[u8])> {
         let Some((count, rest)) = self.bytes.split_first_chunk::<4>() else {
             return Vec::new();

@@ -21,16 +21,16 @@ thread_local! {
 
 /// The id of metric `name`, defining it the first time. None when the host refuses.
 fn id(kind: MetricType, name: &str) -> Option<u32> {
-    DEFINED.with_borrow_mut(|defined| {
-        match defined.binary_search_by(|(n, _)| (**n).cmp(name)) {
+    DEFINED.with_borrow_mut(
+        |defined| match defined.binary_search_by(|(n, _)| (**n).cmp(name)) {
             Ok(at) => defined.get(at).map(|&(_, id)| id),
             Err(at) => {
                 let id = hostcalls::define_metric(kind, name).ok()?;
                 defined.insert(at, (name.into(), id));
                 Some(id)
             }
-        }
-    })
+        },
+    )
 }
 
 fn increment(id: Option<u32>) {

@@ -166,6 +166,7 @@ struct Awaited {
 impl Context for Stream {}
 
 impl HttpContext for Stream {
+    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let active = Rc::clone(&self.active);
         let plan = &active.plan;
@@ -243,6 +244,7 @@ impl HttpContext for Stream {
 
 impl Stream {
     /// The request's metrics, and what its response will need to be counted.
+    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     fn count(&mut self, decision: &Decision<'_>) {
         let (metrics, route, name) = (
             &self.active.metrics,
@@ -287,6 +289,7 @@ pub fn spoofable_removed(plan: &Plan, pairs: &[(&[u8], &[u8])]) -> Vec<Vec<u8>> 
 /// Remove every spoofable header the request carries, each name once. True when any was removed.
 /// Names are bytes: a name the host lets through that is not UTF-8 (`x-switchyard-exp-\xff`) is
 /// spoofable all the same.
+#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMut(&[u8])) -> bool {
     // Most names are ruled out by their length alone: none of the routing names has it, and it is
     // shorter than the cohort prefix.
