@@ -140,11 +140,11 @@ fuzz-ci: ## The short, reproducible fuzz run CI does: each target FUZZ_CI_RUNS i
 	done
 
 # `make bench`: the engine and module benches (criterion, when benches/engine.rs exists), real
-# Envoy under wrk load (bench/envoy.py: BENCH_ROUNDS alternating rounds of BENCH_SECONDS s per
-# configuration, BENCH_CONNECTIONS keep-alive connections), then BENCHMARKS.md from the fragments
-# they leave in target/bench/ (bench/report.py).
-BENCH_ROUNDS ?= 5
-BENCH_SECONDS ?= 5
+# Envoy under wrk load (bench/envoy.py: BENCH_ROUNDS rounds, each with fresh Envoys and a run of
+# BENCH_SECONDS s per configuration, BENCH_CONNECTIONS keep-alive connections), then BENCHMARKS.md
+# from the fragments they leave in target/bench/ (bench/report.py).
+BENCH_ROUNDS ?= 7
+BENCH_SECONDS ?= 4
 BENCH_CONNECTIONS ?= 10
 bench: $(WASM) $(FIXTURE) envoy ## Benchmarks: engine, module, Envoy under load; writes BENCHMARKS.md
 	@command -v wrk >/dev/null || $(call apt-install,wrk)

@@ -21,8 +21,10 @@ matches the request's host, the filter's floor.)
 The upstreams are one more Envoy (one worker, pinned to CPU 1) answering 200 from
 `direct_response` on one port per cluster, so no Python is on the request path. wrk, pinned to
 CPU 1 as well, sends keep-alive HTTP/1.1 requests with browser-like headers and cookies whose user
-id changes with every request (bench/envoy/request.lua). The runs alternate, A B C D, A B C D, …,
-after one warm-up run per configuration. For each run: requests/s and p50/p99 latency from wrk,
+id changes with every request (bench/envoy/request.lua). The runs alternate, A B C D, B C D A, …,
+each round with fresh front Envoys (one process of a configuration can stay a few microseconds
+per request faster or slower than another for its whole life), a warm-up run each, and the order
+rotated. For each run: requests/s and p50/p99 latency from wrk,
 and the CPU time the front Envoy spent (all its threads, from /proc/<pid>/task/*/schedstat)
 divided by the requests completed. Any non-2xx answer or socket error fails the bench, and so
 does a front Envoy that did not route where its configuration says (cluster stats from its admin).
@@ -505,8 +507,12 @@ def markdown(summary, results, configs, args, env):
         f"The upstreams are another Envoy (one worker, CPU {LOAD_CPU}) answering 200 from "
         f"`direct_response`. `wrk -t1 -c{args.connections}`, also on CPU {LOAD_CPU}, sends keep-alive "
         f"HTTP/1.1 GETs to `{HOST}{PATH}` with browser headers and six cookies, the user id among "
-        f"them changing with every request ({USERS:,} users; `bench/envoy/request.lua`). After one "
-        "warm-up run per configuration, the runs alternate A B C D, A B C D, … Envoy CPU per request "
+        f"them changing with every request ({USERS:,} users; `bench/envoy/request.lua`). Every round "
+        "starts fresh front Envoys (one process of a configuration can stay a few microseconds per "
+        "request faster or slower than another of the same configuration for its whole life, so "
+        "rounds of the same processes would not average that out), warms each up with a short run, "
+        "and measures them in turn, the order rotated from round to round (A B C D, B C D A, …). "
+        "Envoy CPU per request "
         "is the CPU time of all the front Envoy's threads during the run "
         "(`/proc/<pid>/task/*/schedstat`) divided by the requests wrk completed, so it does not "
         "depend on how busy the load CPU is; req/s and latency do (the load CPU is the bottleneck, "
@@ -537,10 +543,10 @@ def find_envoy(given):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=5, help="alternating rounds (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=7, help="rounds, each with fresh Envoys (default: %(default)s)")
     p.add_argument("--seconds", type=int, default=5, help="seconds per run (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=None, help="seconds of warm-up per configuration "
-                   "(default: --seconds)")
+    p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per configuration "
+                   "and round (default: %(default)s)")
     p.add_argument("--connections", type=int, default=10, help="wrk connections (default: %(default)s)")
     p.add_argument("--configs", default=",".join(CONFIGS),
                    help=f"comma-separated, in run order, from {', '.join(CONFIGS + EXTRA_CONFIGS)} "
@@ -555,7 +561,7 @@ def main():
     unknown = [c for c in configs if c not in CONFIGS + EXTRA_CONFIGS]
     if unknown or not configs or args.rounds < 1 or args.seconds < 1 or args.connections < 1:
         p.error(f"bad arguments (unknown configs: {unknown})" if unknown else "bad arguments")
-    warmup = args.seconds if args.warmup is None else args.warmup
+    warmup = args.warmup
 
     for tool in ("taskset", "wrk"):
         if not shutil.which(tool):
@@ -585,30 +591,33 @@ def main():
         started.append(upstream)
         upstream.wait_ready()
         upstream_ports = upstream.ports()
-        fronts = {}
-        for kind in configs:
-            fronts[kind] = Envoy(binary, kind, front_config(kind, upstream_ports, switchyard_config),
-                                 FRONT_CPU, workdir)
-            started.append(fronts[kind])
-        ports = {}
-        for kind, envoy in fronts.items():
-            envoy.wait_ready()
-            ports[kind] = envoy.ports()["front"]
-
         results = {kind: [] for kind in configs}
-        for kind in configs:
-            if warmup > 0:
-                r = measure(kind, fronts[kind], ports[kind], warmup, args.connections)
-                print(f"warm-up  {kind:<10} {r['rps']:>9,.0f} req/s  {r['cpu_us_per_request']:6.1f} µs CPU/req",
-                      file=sys.stderr, flush=True)
         for n in range(1, args.rounds + 1):
-            for kind in configs:
-                r = measure(kind, fronts[kind], ports[kind], args.seconds, args.connections)
+            # Fresh front Envoys every round: one process can be a few microseconds per request
+            # faster or slower than another of the same configuration for its whole life (where
+            # its code and V8's landed), which alternating runs of the same processes would
+            # never average out. The order turns too, so that no configuration always goes first.
+            order = configs[(n - 1) % len(configs):] + configs[:(n - 1) % len(configs)]
+            fronts = {}
+            for kind in order:
+                fronts[kind] = Envoy(binary, kind, front_config(kind, upstream_ports, switchyard_config),
+                                     FRONT_CPU, workdir)
+                started.append(fronts[kind])
+            for kind in order:
+                fronts[kind].wait_ready()
+            for kind in order:
+                port = fronts[kind].ports()["front"]
+                if warmup > 0:
+                    measure(kind, fronts[kind], port, warmup, args.connections)
+                r = measure(kind, fronts[kind], port, args.seconds, args.connections)
                 results[kind].append(r)
                 print(f"round {n}  {kind:<10} {r['rps']:>9,.0f} req/s  p50 {r['p50_us'] / 1e3:5.2f} ms  "
                       f"p99 {r['p99_us'] / 1e3:5.2f} ms  {r['cpu_us_per_request']:6.1f} µs CPU/req  "
                       f"(other on CPU {FRONT_CPU}: {r['other_on_front_cpu']:.0%}, "
                       f"CPU {LOAD_CPU} busy: {r['load_cpu_busy']:.0%})", file=sys.stderr, flush=True)
+            for kind in order:
+                fronts[kind].stop()
+                started.remove(fronts[kind])
     finally:
         for envoy in reversed(started):
             envoy.stop()
