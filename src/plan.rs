@@ -71,10 +71,11 @@ pub struct HeaderNames {
 impl HeaderNames {
     /// Whether `name` is one the filter writes on requests (cluster, target, shadow, a cohort)
     /// or the override `token_header`: removed from every request, and never read as an input.
+    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn is_routing(&self, token_header: &str, name: &[u8]) -> bool {
         [&*self.cluster, &*self.target, &*self.shadow, token_header]
             .iter()
-            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            .any(|n| crate::request::same_name(name, n.as_bytes()))
             // Empty only while an invalid configuration is being compiled.
             || (!self.cohort_prefix.is_empty()
                 && name

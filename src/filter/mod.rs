@@ -291,23 +291,10 @@ pub fn spoofable_removed(plan: &Plan, pairs: &[(&[u8], &[u8])]) -> Vec<Vec<u8>> 
 /// spoofable all the same.
 #[cfg_attr(target_arch = "wasm32", optimize(speed))]
 fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMut(&[u8])) -> bool {
-    // Most names are ruled out by their length alone: none of the routing names has it, and it is
-    // shorter than the cohort prefix.
-    let h = &plan.headers;
-    let lengths = [
-        &*h.cluster,
-        &*h.target,
-        &*h.shadow,
-        &*plan.overrides.token_header,
-    ]
-    .iter()
-    .fold(0u64, |bits, n| bits | 1 << n.len().min(63));
-    let may_be_spoofable =
-        |name: &[u8]| name.len() >= h.cohort_prefix.len() || lengths & 1 << name.len().min(63) != 0;
     let mut removed = false;
     for (i, (name, _)) in pairs.iter().enumerate() {
         // Spoofable names are rare: only they pay for looking back at earlier names.
-        if !may_be_spoofable(name) || !plan.is_spoofable(name) {
+        if !plan.is_spoofable(name) {
             continue;
         }
         let seen = pairs
