@@ -21,14 +21,14 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, MutexGuard};
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::{sleep, timeout};
+use tokio::time::{MissedTickBehavior, interval, sleep, timeout};
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 /// The clusters of `envoy/envoy.yaml` and `envoy/ecds.yaml`, each served by a tokio upstream.
@@ -1045,6 +1045,112 @@ impl Drop for Envoy {
 // Statistics
 
 /// The demo's user names.
+/// One request of a load test: its connection, user, path and id, what `mark` said when it was
+/// recorded, and what came back (or why nothing did).
+pub struct Sent {
+    pub connection: usize,
+    pub uid: String,
+    pub path: &'static str,
+    pub id: u64,
+    pub mark: usize,
+    pub outcome: Result<Response, String>,
+}
+
+/// The traffic of one load-test client.
+pub struct Load {
+    /// Users the requests come from, picked at random.
+    pub users: usize,
+    /// Mixed into the random sequence, so that two tests do not send the same requests.
+    pub seed: u64,
+    /// One request in this many goes to `/web/`, the rest to `/checkout/cart`.
+    pub web_one_in: u64,
+    /// At most one request per this long, when set.
+    pub pace: Option<Duration>,
+    /// Bounds: requests recorded, and time.
+    pub max: usize,
+    pub limit: Duration,
+}
+
+/// A load-test client: connections of 25 keep-alive requests each, as `load` says, until `stop`
+/// (or its bounds). `mark` is read as each request is recorded (a counter, the configuration last
+/// written…).
+pub async fn load_client(
+    front: SocketAddr,
+    lane: u64,
+    load: Load,
+    stop: Arc<AtomicBool>,
+    mark: impl Fn() -> usize,
+) -> Vec<Sent> {
+    let people = users(load.users);
+    let mut state = lane
+        .wrapping_add(load.seed)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        | 1;
+    let mut next = move || {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33
+    };
+    let deadline = Instant::now() + load.limit;
+    let mut pace = load.pace.map(|period| {
+        let mut pace = interval(period);
+        pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        pace
+    });
+    let mut out: Vec<Sent> = Vec::new();
+    'connections: for connection in 0..load.max {
+        let mut conn = match Conn::open(front).await {
+            Ok(conn) => Some(conn),
+            Err(e) => {
+                out.push(Sent {
+                    connection,
+                    uid: String::new(),
+                    path: "",
+                    id: 0,
+                    mark: mark(),
+                    outcome: Err(format!("connect: {e}")),
+                });
+                None
+            }
+        };
+        for _ in 0..25 {
+            if stop.load(Ordering::Relaxed) || Instant::now() > deadline || out.len() >= load.max {
+                break 'connections;
+            }
+            let Some(c) = conn.as_mut() else { break };
+            if let Some(pace) = pace.as_mut() {
+                pace.tick().await;
+            }
+            let uid = people[next() as usize % people.len()].clone();
+            let path = if next() % load.web_one_in == 0 {
+                "/web/"
+            } else {
+                "/checkout/cart"
+            };
+            let id = (lane << 32) | out.len() as u64;
+            let outcome = c
+                .send(&Req::get(path).user(&uid).id(id))
+                .await
+                .map_err(|e| e.to_string());
+            let over = outcome.is_err() || c.closed;
+            out.push(Sent {
+                connection,
+                uid,
+                path,
+                id,
+                mark: mark(),
+                outcome,
+            });
+            if over {
+                break;
+            }
+        }
+    }
+    out
+}
+
 pub fn users(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("user-{i:04}")).collect()
 }

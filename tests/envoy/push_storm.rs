@@ -8,7 +8,7 @@
 //! upstream received.
 
 use crate::growthbook as gb;
-use crate::harness::{Conn, Envoy, Filter, Req, Response, Upstreams, Verdict, demo_config, users};
+use crate::harness::{Envoy, Filter, Load, Sent, Upstreams, Verdict, demo_config, load_client};
 use crate::hostile::assert_no_wasm_failure;
 use crate::pushes::assert_none_failed;
 use crate::routing::{assert_followed, side_in};
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
-use tokio::time::{MissedTickBehavior, interval, sleep, sleep_until};
+use tokio::time::{sleep, sleep_until};
 
 const PUSHES: usize = 30;
 const EVERY: Duration = Duration::from_secs(2);
@@ -121,90 +121,6 @@ fn invalid(n: usize, base: &Model) -> String {
     serde_json::to_string_pretty(&config).expect("JSON")
 }
 
-/// One request of the storm.
-struct Sent {
-    connection: usize,
-    uid: String,
-    path: &'static str,
-    id: u64,
-    /// The index of the last configuration written before the response arrived.
-    written: usize,
-    outcome: Result<Response, String>,
-}
-
-/// A client: connections of 25 keep-alive requests each, from 1,000 users, a quarter to `/web`,
-/// at most one per `PACE`, until `stop` (or `MAX_PER_CLIENT` requests, or 90 s).
-async fn client(
-    front: std::net::SocketAddr,
-    lane: u64,
-    stop: Arc<AtomicBool>,
-    written: Arc<AtomicUsize>,
-) -> Vec<Sent> {
-    let people = users(1000);
-    let mut state = lane.wrapping_add(7).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move || {
-        // xorshift64*
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33
-    };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut pace = interval(PACE);
-    pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut out: Vec<Sent> = Vec::new();
-    'connections: for connection in 0..MAX_PER_CLIENT {
-        let mut conn = match Conn::open(front).await {
-            Ok(conn) => Some(conn),
-            Err(e) => {
-                out.push(Sent {
-                    connection,
-                    uid: String::new(),
-                    path: "",
-                    id: 0,
-                    written: written.load(Ordering::SeqCst),
-                    outcome: Err(format!("connect: {e}")),
-                });
-                None
-            }
-        };
-        for _ in 0..25 {
-            if stop.load(Ordering::Relaxed)
-                || Instant::now() > deadline
-                || out.len() >= MAX_PER_CLIENT
-            {
-                break 'connections;
-            }
-            let Some(c) = conn.as_mut() else { break };
-            pace.tick().await;
-            let uid = people[next() as usize % people.len()].clone();
-            let path = if next() % 4 == 0 {
-                "/web/"
-            } else {
-                "/checkout/cart"
-            };
-            let id = (lane << 32) | out.len() as u64;
-            let outcome = c
-                .send(&Req::get(path).user(&uid).id(id))
-                .await
-                .map_err(|e| e.to_string());
-            let over = outcome.is_err() || c.closed;
-            out.push(Sent {
-                connection,
-                uid,
-                path,
-                id,
-                written: written.load(Ordering::SeqCst),
-                outcome,
-            });
-            if over {
-                break;
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn a_minute_of_traffic_through_thirty_pushes_fails_nothing_and_every_answer_is_an_accepted_configs()
  {
@@ -225,11 +141,25 @@ async fn a_minute_of_traffic_through_thirty_pushes_fails_nothing_and_every_answe
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = JoinSet::new();
     for lane in 0..CLIENTS {
-        clients.spawn(client(
+        // Connections of 25 keep-alive requests from 1,000 users, a quarter to `/web`, at most
+        // one per `PACE`, until `stop` (or `MAX_PER_CLIENT` requests, or 90 s). Each request
+        // records the index of the last configuration written before its response arrived.
+        let load = Load {
+            users: 1000,
+            seed: 7,
+            web_one_in: 4,
+            pace: Some(PACE),
+            max: MAX_PER_CLIENT,
+            limit: Duration::from_secs(90),
+        };
+        let written = Arc::clone(&written);
+        let mark = move || written.load(Ordering::SeqCst);
+        clients.spawn(load_client(
             envoy.front,
             lane,
+            load,
             Arc::clone(&stop),
-            Arc::clone(&written),
+            mark,
         ));
     }
 
@@ -295,11 +225,11 @@ async fn a_minute_of_traffic_through_thirty_pushes_fails_nothing_and_every_answe
             );
         };
         assert!(
-            *index <= s.written,
+            *index <= s.mark,
             "{} {}: {revision} answered before it was pushed (last written: {})",
             s.uid,
             s.path,
-            s.written
+            s.mark
         );
         let (cluster, target, variant) = model.decides(&s.uid, s.path);
         let at = format!("{} {} under {revision}: {response:?}", s.uid, s.path);

@@ -4,7 +4,9 @@
 //! green) flips every worker, loses no request under load, and a push the filter rejects is
 //! counted while the previous configuration keeps serving.
 
-use crate::harness::{Conn, Envoy, Filter, Req, Response, Upstreams, Verdict, demo_config, users};
+use crate::harness::{
+    Envoy, Filter, Load, Req, Response, Sent, Upstreams, Verdict, demo_config, load_client, users,
+};
 use crate::routing::{assert_followed, side_in};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -136,81 +138,6 @@ pub(crate) fn assert_none_failed<'a>(
     );
 }
 
-/// One request of the load test.
-struct Sent {
-    connection: usize,
-    uid: String,
-    path: &'static str,
-    id: u64,
-    outcome: Result<Response, String>,
-}
-
-/// A client of the load test: connections of 25 keep-alive requests each, from 500 users, a
-/// fifth of them to `/web`, until `stop`. Bounded: 5,000 requests or 30 s.
-async fn client(
-    front: std::net::SocketAddr,
-    lane: u64,
-    stop: Arc<AtomicBool>,
-    sent: Arc<AtomicUsize>,
-) -> Vec<Sent> {
-    let people = users(500);
-    let mut state = lane.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move || {
-        // xorshift64*
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut out: Vec<Sent> = Vec::new();
-    'connections: for connection in 0..5_000 {
-        let mut conn = match Conn::open(front).await {
-            Ok(conn) => Some(conn),
-            Err(e) => {
-                out.push(Sent {
-                    connection,
-                    uid: String::new(),
-                    path: "",
-                    id: 0,
-                    outcome: Err(format!("connect: {e}")),
-                });
-                None
-            }
-        };
-        for _ in 0..25 {
-            if stop.load(Ordering::Relaxed) || Instant::now() > deadline || out.len() >= 5_000 {
-                break 'connections;
-            }
-            let Some(c) = conn.as_mut() else { break };
-            let uid = people[next() as usize % people.len()].clone();
-            let path = if next() % 5 == 0 {
-                "/web/"
-            } else {
-                "/checkout/cart"
-            };
-            let id = (lane << 32) | out.len() as u64;
-            let outcome = c
-                .send(&Req::get(path).user(&uid).id(id))
-                .await
-                .map_err(|e| e.to_string());
-            let over = outcome.is_err() || c.closed;
-            out.push(Sent {
-                connection,
-                uid,
-                path,
-                id,
-                outcome,
-            });
-            sent.fetch_add(1, Ordering::Relaxed);
-            if over {
-                break;
-            }
-        }
-    }
-    out
-}
-
 async fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
@@ -229,11 +156,24 @@ async fn a_push_under_load_fails_no_request_and_every_answer_is_the_old_or_the_n
     let sent = Arc::new(AtomicUsize::new(0));
     let mut clients = JoinSet::new();
     for lane in 0..8 {
-        clients.spawn(client(
+        // Connections of 25 keep-alive requests from 500 users, a fifth of them to `/web`, until
+        // `stop`. Bounded: 5,000 requests or 30 s.
+        let load = Load {
+            users: 500,
+            seed: 0,
+            web_one_in: 5,
+            pace: None,
+            max: 5_000,
+            limit: Duration::from_secs(30),
+        };
+        let sent = Arc::clone(&sent);
+        let mark = move || sent.fetch_add(1, Ordering::Relaxed);
+        clients.spawn(load_client(
             envoy.front,
             lane,
+            load,
             Arc::clone(&stop),
-            Arc::clone(&sent),
+            mark,
         ));
     }
     let count = || sent.load(Ordering::Relaxed);
