@@ -2,18 +2,23 @@
 //! `parse` reads them strictly and `compile` turns them into the [`Plan`](crate::plan::Plan) the
 //! request path uses; every problem found on the way is reported with its JSON path.
 //!
-//! Fields the contract requires are `Option`s here and checked by `compile`, so that one missing
-//! field does not hide the other problems of the same document. The serde derives are the
-//! reference for the JSON shape (and the source of the JSON Schema); the module itself reads
-//! with `read`, which a test keeps in agreement with them.
+//! Each type and field is declared once, in a [`contract!`] block: that one declaration gives the
+//! struct, the module's reader (with the field list of its "unknown field" message), and the
+//! serde and JSON Schema derives. Fields the contract requires are `Option`s here and checked by
+//! `compile`, so that one missing field does not hide the other problems of the same document.
 
+#[macro_use]
+mod read;
 mod compile;
 mod json;
-mod read;
 
 pub use compile::compile;
 pub use read::{MAX_CONFIG_BYTES, Parsed, parse};
 
+use crate::plan::{
+    DEFAULT_CLUSTER, DEFAULT_COHORT_PREFIX, DEFAULT_DECISION, DEFAULT_SHADOW, DEFAULT_TARGET,
+    DEFAULT_TOKEN_HEADER,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -71,60 +76,61 @@ impl fmt::Display for Problem {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-/// Switchyard plugin configuration (contract v1).
-pub struct Config {
-    /// Label of this config generation: logged when applied, reported in the debug header.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub revision: String,
-    /// Add the decision header to responses.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub debug: bool,
-    /// Names of the headers the filter writes.
-    #[serde(default)]
-    pub headers: Headers,
-    /// Who may force a decision with override headers or cookies.
-    #[serde(default)]
-    pub overrides: Overrides,
-    /// What the filter reports beyond its per-request counters; each costs host calls.
-    #[serde(default)]
-    pub telemetry: Telemetry,
-    /// Ordered rules: the first whose `match` fits the request wins. May be empty.
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub routes: Option<Vec<Route>>,
+contract! {
+    #[derive(Default)]
+    /// Switchyard plugin configuration (contract v1).
+    pub struct Config {
+        /// Label of this config generation: logged when applied, reported in the debug header.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub revision: String,
+        /// Add the decision header to responses.
+        #[serde(default, skip_serializing_if = "is_false")]
+        pub debug: bool,
+        /// Names of the headers the filter writes.
+        #[serde(default)]
+        pub headers: Headers,
+        /// Who may force a decision with override headers or cookies.
+        #[serde(default)]
+        pub overrides: Overrides,
+        /// What the filter reports beyond its per-request counters; each costs host calls.
+        #[serde(default)]
+        pub telemetry: Telemetry,
+        /// Ordered rules: the first whose `match` fits the request wins. May be empty.
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub routes: Option<Vec<Route>>,
+    }
 }
 
-/// Reports that cost host calls on every matched request, hence off unless asked for. The
-/// per-request counters (requests, cohorts, shadowed) are always kept and cost nothing per request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields, default)]
-pub struct Telemetry {
-    /// Count responses by status class and record their durations, per route and target
-    /// (`switchyard_responses_total`, `switchyard_request_duration_milliseconds`).
-    #[serde(skip_serializing_if = "is_false")]
-    pub responses: bool,
-    /// Hand the decision to access logs as filter state `wasm.switchyard.decision`.
-    #[serde(skip_serializing_if = "is_false")]
-    pub access_log: bool,
+contract! {
+    /// Reports that cost host calls on every matched request, hence off unless asked for. The
+    /// per-request counters (requests, cohorts, shadowed) are always kept and cost nothing per request.
+    #[derive(Default)]
+    #[serde(default)]
+    pub struct Telemetry {
+        /// Count responses by status class and record their durations, per route and target
+        /// (`switchyard_responses_total`, `switchyard_request_duration_milliseconds`).
+        #[serde(skip_serializing_if = "is_false")]
+        pub responses: bool,
+        /// Hand the decision to access logs as filter state `wasm.switchyard.decision`.
+        #[serde(skip_serializing_if = "is_false")]
+        pub access_log: bool,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields, default)]
-pub struct Headers {
-    /// Upstream cluster chosen (Envoy route `cluster_header`).
-    pub cluster: String,
-    /// Logical target: `stable`, `canary`, `blue` or `green`.
-    pub target: String,
-    /// Shadow cluster name, on requests chosen for mirroring.
-    pub shadow: String,
-    /// Prefix of the cohort headers, one per experiment the request is enrolled in.
-    pub cohort_prefix: String,
-    /// Response header carrying the decision when `debug` is on.
-    pub decision: String,
+contract! {
+    #[serde(default)]
+    pub struct Headers {
+        /// Upstream cluster chosen (Envoy route `cluster_header`).
+        pub cluster: String,
+        /// Logical target: `stable`, `canary`, `blue` or `green`.
+        pub target: String,
+        /// Shadow cluster name, on requests chosen for mirroring.
+        pub shadow: String,
+        /// Prefix of the cohort headers, one per experiment the request is enrolled in.
+        pub cohort_prefix: String,
+        /// Response header carrying the decision when `debug` is on.
+        pub decision: String,
+    }
 }
 
 impl Default for Headers {
@@ -139,36 +145,28 @@ impl Default for Headers {
     }
 }
 
-/// The default header names, also those of a plan without configuration.
-pub(crate) const DEFAULT_CLUSTER: &str = "x-switchyard-cluster";
-pub(crate) const DEFAULT_TARGET: &str = "x-switchyard-target";
-pub(crate) const DEFAULT_SHADOW: &str = "x-switchyard-shadow";
-pub(crate) const DEFAULT_COHORT_PREFIX: &str = "x-switchyard-exp-";
-pub(crate) const DEFAULT_DECISION: &str = "x-switchyard-decision";
-pub(crate) const DEFAULT_TOKEN_HEADER: &str = "x-switchyard-token";
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum OverrideFrom {
-    /// Force headers and cookies are honoured from every client.
-    Anyone,
-    /// Only from requests with a valid token or from a listed source.
-    #[default]
-    Trusted,
+contract_enum! {
+    #[derive(Copy, Default, Eq)]
+    pub enum OverrideFrom {
+        /// Force headers and cookies are honoured from every client.
+        Anyone = "anyone",
+        /// Only from requests with a valid token or from a listed source.
+        #[default]
+        Trusted = "trusted",
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields, default)]
-pub struct Overrides {
-    pub from: OverrideFrom,
-    /// Header carrying a token. Removed from every request.
-    pub token_header: String,
-    /// Accepted tokens, each at least 16 characters.
-    pub tokens: Vec<String>,
-    /// Client address ranges trusted without a token (`source.address`).
-    pub source_cidrs: Vec<String>,
+contract! {
+    #[serde(default)]
+    pub struct Overrides {
+        pub from: OverrideFrom,
+        /// Header carrying a token. Removed from every request.
+        pub token_header: String,
+        /// Accepted tokens, each at least 16 characters.
+        pub tokens: Vec<String>,
+        /// Client address ranges trusted without a token (`source.address`).
+        pub source_cidrs: Vec<String>,
+    }
 }
 
 impl Default for Overrides {
@@ -182,234 +180,235 @@ impl Default for Overrides {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// Unique, `[a-z0-9_.-]{1,64}`.
-    #[cfg_attr(
-        feature = "schema",
-        schemars(required, pattern(r"^[a-z0-9_.-]{1,64}$"))
-    )]
-    pub name: Option<String>,
-    /// All given conditions must hold; `{}` matches every request.
-    #[serde(default, rename = "match")]
-    pub matcher: Match,
-    /// Cluster that serves when nothing else applies. Required unless `blue_green` is given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stable: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blue_green: Option<BlueGreen>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary: Option<Canary>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub experiments: Vec<Experiment>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shadow: Option<Shadow>,
+contract! {
+    #[derive(Default)]
+    pub struct Route {
+        /// Unique, `[a-z0-9_.-]{1,64}`.
+        #[cfg_attr(
+            feature = "schema",
+            schemars(required, pattern(r"^[a-z0-9_.-]{1,64}$"))
+        )]
+        pub name: Option<String>,
+        /// All given conditions must hold; `{}` matches every request.
+        #[serde(default)]
+        pub matcher as "match": Match,
+        /// Cluster that serves when nothing else applies. Required unless `blue_green` is given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub stable: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub blue_green: Option<BlueGreen>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub canary: Option<Canary>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub experiments: Vec<Experiment>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub shadow: Option<Shadow>,
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields, default)]
-pub struct Match {
-    /// `:authority` values without port; `*.example.com` matches any subdomain. Case-insensitive.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub hosts: Vec<String>,
-    /// Prefix of the path without the query string.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_prefix: Option<String>,
-    /// The whole path without the query string.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_exact: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub methods: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<HeaderMatch>,
+contract! {
+    #[derive(Default)]
+    #[serde(default)]
+    pub struct Match {
+        /// `:authority` values without port; `*.example.com` matches any subdomain. Case-insensitive.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub hosts: Vec<String>,
+        /// Prefix of the path without the query string.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub path_prefix: Option<String>,
+        /// The whole path without the query string.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub path_exact: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub methods: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub headers: Vec<HeaderMatch>,
+    }
 }
 
-/// `{name, exact}`, `{name, prefix}` or `{name, present}`: exactly one of the three.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct HeaderMatch {
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exact: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// `true`: the header is present; `false` (an extension): it is absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub present: Option<bool>,
+contract! {
+    /// `{name, exact}`, `{name, prefix}` or `{name, present}`: exactly one of the three.
+    #[derive(Default)]
+    pub struct HeaderMatch {
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub exact: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub prefix: Option<String>,
+        /// `true`: the header is present; `false` (an extension): it is absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub present: Option<bool>,
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum Colour {
-    Blue,
-    Green,
+contract_enum! {
+    #[derive(Copy, Eq)]
+    pub enum Colour {
+        Blue = "blue",
+        Green = "green",
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct BlueGreen {
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub active: Option<Colour>,
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub blue: Option<String>,
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub green: Option<String>,
-    /// Lets a request allowed to override ask for `blue` or `green`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview: Option<Selector>,
-    /// From `at` on (proxy clock) `active` is the colour given here, without a second push.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub switch_at: Option<SwitchAt>,
+contract! {
+    #[derive(Default)]
+    pub struct BlueGreen {
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub active: Option<Colour>,
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub blue: Option<String>,
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub green: Option<String>,
+        /// Lets a request allowed to override ask for `blue` or `green`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub preview: Option<Selector>,
+        /// From `at` on (proxy clock) `active` is the colour given here, without a second push.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub switch_at: Option<SwitchAt>,
+    }
 }
 
-/// Where an override value is read: a header, a cookie, or both (the header wins).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Selector {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub header: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie: Option<String>,
+contract! {
+    /// Where an override value is read: a header, a cookie, or both (the header wins).
+    #[derive(Default)]
+    pub struct Selector {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub header: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cookie: Option<String>,
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct SwitchAt {
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub active: Option<Colour>,
-    /// RFC 3339 instant, e.g. `2026-12-01T10:00:00Z`.
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub at: Option<String>,
+contract! {
+    #[derive(Default)]
+    pub struct SwitchAt {
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub active: Option<Colour>,
+        /// RFC 3339 instant, e.g. `2026-12-01T10:00:00Z`.
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub at: Option<String>,
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Canary {
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub cluster: Option<String>,
-    /// Percent of traffic, 0 to 100, resolution 0.01.
-    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 100)))]
-    pub weight: Option<f64>,
-    /// Key sources (`header:<name>`, `cookie:<name>`, `query:<name>`); the first present one decides.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sticky: Vec<String>,
-    /// Hash seed; defaults to the route name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<String>,
-    /// Header and/or cookie whose value `always` / `never` forces the decision.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub force: Option<Selector>,
-    /// Stops sending requests to the canary when too many of its answers are 5xx.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guard: Option<Guard>,
+contract! {
+    #[derive(Default)]
+    pub struct Canary {
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub cluster: Option<String>,
+        /// Percent of traffic, 0 to 100, resolution 0.01.
+        #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 100)))]
+        pub weight: Option<f64>,
+        /// Key sources (`header:<name>`, `cookie:<name>`, `query:<name>`); the first present one decides.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub sticky: Vec<String>,
+        /// Hash seed; defaults to the route name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<String>,
+        /// Header and/or cookie whose value `always` / `never` forces the decision.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub force: Option<Selector>,
+        /// Stops sending requests to the canary when too many of its answers are 5xx.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub guard: Option<Guard>,
+    }
 }
 
-/// When, within the last `window_s` seconds, the canary answered at least `min_requests`
-/// requests and more than `max_error_rate` of them were 5xx, the canary takes no new requests
-/// until a configuration with another `revision` arrives.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Guard {
-    /// Share of 5xx answers (Envoy's local replies included) above which the canary is halted, 0 to 1.
-    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
-    pub max_error_rate: Option<f64>,
-    /// Fewest answers in the window before the rate is judged, at least 1.
-    #[cfg_attr(feature = "schema", schemars(required, range(min = 1)))]
-    pub min_requests: Option<u32>,
-    /// Length of the window in seconds, 1 to 3600.
-    #[cfg_attr(feature = "schema", schemars(required, range(min = 1, max = 3600)))]
-    pub window_s: Option<u32>,
+contract! {
+    /// When, within the last `window_s` seconds, the canary answered at least `min_requests`
+    /// requests and more than `max_error_rate` of them were 5xx, the canary takes no new requests
+    /// until a configuration with another `revision` arrives.
+    #[derive(Default)]
+    pub struct Guard {
+        /// Share of 5xx answers (Envoy's local replies included) above which the canary is halted, 0 to 1.
+        #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
+        pub max_error_rate: Option<f64>,
+        /// Fewest answers in the window before the rate is judged, at least 1.
+        #[cfg_attr(feature = "schema", schemars(required, range(min = 1)))]
+        pub min_requests: Option<u32>,
+        /// Length of the window in seconds, 1 to 3600.
+        #[cfg_attr(feature = "schema", schemars(required, range(min = 1, max = 3600)))]
+        pub window_s: Option<u32>,
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Experiment {
-    /// Unique within the route, `[a-z0-9_.-]{1,64}`; also the cohort header suffix.
-    #[cfg_attr(
-        feature = "schema",
-        schemars(required, pattern(r"^[a-z0-9_.-]{1,64}$"))
-    )]
-    pub name: Option<String>,
-    /// Key sources; a request without a key is not enrolled.
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub key: Option<Vec<String>>,
-    /// GrowthBook hash version, 1 or 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 2)))]
-    pub hash_version: Option<u8>,
-    /// Hash seed; defaults to the experiment name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<String>,
-    /// Share of keyed requests enrolled, 0 to 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 1)))]
-    pub coverage: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<Namespace>,
-    /// Two or more variants whose weights sum to 1.
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub variants: Option<Vec<Variant>>,
+contract! {
+    #[derive(Default)]
+    pub struct Experiment {
+        /// Unique within the route, `[a-z0-9_.-]{1,64}`; also the cohort header suffix.
+        #[cfg_attr(
+            feature = "schema",
+            schemars(required, pattern(r"^[a-z0-9_.-]{1,64}$"))
+        )]
+        pub name: Option<String>,
+        /// Key sources; a request without a key is not enrolled.
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub key: Option<Vec<String>>,
+        /// GrowthBook hash version, 1 or 2.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 2)))]
+        pub hash_version: Option<u8>,
+        /// Hash seed; defaults to the experiment name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<String>,
+        /// Share of keyed requests enrolled, 0 to 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 1)))]
+        pub coverage: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub namespace: Option<Namespace>,
+        /// Two or more variants whose weights sum to 1.
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub variants: Option<Vec<Variant>>,
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Namespace {
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub id: Option<String>,
-    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
-    pub start: Option<f64>,
-    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
-    pub end: Option<f64>,
+contract! {
+    #[derive(Default)]
+    pub struct Namespace {
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub id: Option<String>,
+        #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
+        pub start: Option<f64>,
+        #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
+        pub end: Option<f64>,
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Variant {
-    /// `[A-Za-z0-9_.-]{1,64}`; the cohort header value.
-    #[cfg_attr(
-        feature = "schema",
-        schemars(required, pattern(r"^[A-Za-z0-9_.-]{1,64}$"))
-    )]
-    pub name: Option<String>,
-    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
-    pub weight: Option<f64>,
-    /// Cluster serving this variant when the request is not in the canary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
+contract! {
+    #[derive(Default)]
+    pub struct Variant {
+        /// `[A-Za-z0-9_.-]{1,64}`; the cohort header value.
+        #[cfg_attr(
+            feature = "schema",
+            schemars(required, pattern(r"^[A-Za-z0-9_.-]{1,64}$"))
+        )]
+        pub name: Option<String>,
+        #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
+        pub weight: Option<f64>,
+        /// Cluster serving this variant when the request is not in the canary.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cluster: Option<String>,
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Shadow {
-    #[cfg_attr(feature = "schema", schemars(required))]
-    pub cluster: Option<String>,
-    /// Percent of requests mirrored, 0 to 100, resolution 0.01.
-    #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 100)))]
-    pub percent: Option<f64>,
-    /// Key sources; with a key a fixed set of users is mirrored.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub key: Vec<String>,
-    /// Hash seed; defaults to the route name + `.shadow`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<String>,
-    /// Methods mirrored; defaults to `GET`, `HEAD`, `OPTIONS`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub methods: Option<Vec<String>>,
+contract! {
+    #[derive(Default)]
+    pub struct Shadow {
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub cluster: Option<String>,
+        /// Percent of requests mirrored, 0 to 100, resolution 0.01.
+        #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 100)))]
+        pub percent: Option<f64>,
+        /// Key sources; with a key a fixed set of users is mirrored.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub key: Vec<String>,
+        /// Hash seed; defaults to the route name + `.shadow`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<String>,
+        /// Methods mirrored; defaults to `GET`, `HEAD`, `OPTIONS`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub methods: Option<Vec<String>>,
+    }
 }
 
 /// A string for a problem message, quoted and escaped as in JSON. (Not `{:?}`: its Unicode

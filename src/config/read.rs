@@ -1,15 +1,12 @@
 //! Strict reading of the JSON document into the contract types, with every unknown field and
 //! every value of the wrong kind reported at its JSON path, all in one pass.
 //!
-//! Why not serde's derived `Deserialize` in the module: it stops at the first problem, and its
-//! generic code for every config type was a third of the module's size. The derives stay on the
-//! types as the reference: a test checks that this reader and serde agree on every document.
+//! Why not serde's derived `Deserialize` in the module: it stops at the first problem. The
+//! [`contract!`] macro declares each type once and gives it both this reader and serde's derive
+//! (the JSON Schema's source); a test checks that the two agree on every document.
 
 use super::json::{self, Json, Member};
-use super::{
-    BlueGreen, Canary, Colour, Config, Experiment, Guard, HeaderMatch, Headers, Match, Namespace,
-    OverrideFrom, Overrides, Path, Problem, Route, Selector, Shadow, SwitchAt, Telemetry, Variant,
-};
+use super::{Config, Path, Problem};
 
 /// Largest configuration accepted, in bytes. Far above a 10,000-route config (about 2 MB).
 pub const MAX_CONFIG_BYTES: usize = 16 << 20;
@@ -62,12 +59,12 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Vec<Problem>> {
 }
 
 #[derive(Default)]
-struct Reader {
+pub(super) struct Reader {
     problems: Vec<Problem>,
 }
 
 impl Reader {
-    fn problem(&mut self, at: &Path<'_>, message: String) {
+    pub(super) fn problem(&mut self, at: &Path<'_>, message: String) {
         self.problems.push(Problem {
             path: at.render(),
             message,
@@ -76,7 +73,12 @@ impl Reader {
 
     /// Reports a value of the wrong kind, and gives the `None` to return.
     #[inline(always)]
-    fn wrong_kind<T>(&mut self, at: &Path<'_>, value: &Json, expected: &str) -> Option<T> {
+    pub(super) fn wrong_kind<T>(
+        &mut self,
+        at: &Path<'_>,
+        value: &Json,
+        expected: &str,
+    ) -> Option<T> {
         self.invalid_type(at, value, expected);
         None
     }
@@ -90,7 +92,7 @@ impl Reader {
 }
 
 /// A type the reader knows how to read from a JSON value.
-trait Read: Sized {
+pub(super) trait Read: Sized {
     fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self>;
 }
 
@@ -164,13 +166,13 @@ impl<T: Read + Default> Read for Vec<T> {
 }
 
 /// The members of a JSON object, taken one by one; what is never taken is an unknown field.
-struct Object<'v, 'p> {
+pub(super) struct Object<'v, 'p> {
     map: &'v [Member],
     at: &'p Path<'p>,
 }
 
 impl<'v, 'p> Object<'v, 'p> {
-    fn new(r: &mut Reader, value: &'v Json, at: &'p Path<'p>) -> Option<Self> {
+    pub(super) fn new(r: &mut Reader, value: &'v Json, at: &'p Path<'p>) -> Option<Self> {
         match value {
             Json::Object(map) => Some(Object { map, at }),
             other => r.wrong_kind(at, other, "an object"),
@@ -180,7 +182,7 @@ impl<'v, 'p> Object<'v, 'p> {
     /// Reads the member `key` into `out`, which keeps its default when the member is absent or
     /// unreadable.
     #[inline(never)]
-    fn field<T: Read>(&self, r: &mut Reader, key: &str, out: &mut T) {
+    pub(super) fn field<T: Read>(&self, r: &mut Reader, key: &str, out: &mut T) {
         if let Some(value) = json::member(self.map, key)
             && let Some(read) = T::read(r, value, &Path::Key(self.at, key))
         {
@@ -189,7 +191,7 @@ impl<'v, 'p> Object<'v, 'p> {
     }
 
     /// Report every member whose name is not in `known`.
-    fn finish(self, r: &mut Reader, known: &[&str]) {
+    pub(super) fn finish(self, r: &mut Reader, known: &[&str]) {
         let unknown = self.map.iter().map(|m| &m.key);
         for key in unknown.filter(|k| !known.contains(&k.as_str())) {
             let mut message = format!("unknown field `{key}`, expected one of ");
@@ -203,16 +205,43 @@ impl<'v, 'p> Object<'v, 'p> {
     }
 }
 
-/// `Read` for a contract struct: each listed field is read by its JSON name (the field's own
-/// name unless given), absent fields keep the struct's `Default`, anything else is unknown.
-macro_rules! read_struct {
-    ($type:ident { $($field:ident $(= $json:literal)?),* $(,)? }) => {
-        impl Read for $type {
-            fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
-                let object = Object::new(r, value, at)?;
+/// Declares a contract struct once: the struct (with serde's and, under the `schema` feature,
+/// schemars' derives, and unknown fields denied), and its [`Read`] impl. Each field is read by
+/// its JSON name (the field's own unless `as "name"` gives another), in declaration order;
+/// absent fields keep the struct's `Default`; any other member is an unknown field, and the
+/// message lists the known ones in declaration order.
+macro_rules! contract {
+    (
+        $(#[$meta:meta])*
+        pub struct $type:ident {
+            $(
+                $(#[$field_meta:meta])*
+                pub $field:ident $(as $json:literal)? : $ty:ty
+            ),* $(,)?
+        }
+    ) => {
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        #[serde(deny_unknown_fields)]
+        $(#[$meta])*
+        pub struct $type {
+            $(
+                $(#[$field_meta])*
+                $(#[serde(rename = $json)])?
+                pub $field: $ty,
+            )*
+        }
+
+        impl read::Read for $type {
+            fn read(
+                r: &mut read::Reader,
+                value: &json::Json,
+                at: &Path<'_>,
+            ) -> Option<Self> {
+                let object = read::Object::new(r, value, at)?;
                 let mut out = $type::default();
-                $(object.field(r, read_struct!(@name $field $($json)?), &mut out.$field);)*
-                object.finish(r, &[$(read_struct!(@name $field $($json)?)),*]);
+                $(object.field(r, contract!(@name $field $($json)?), &mut out.$field);)*
+                object.finish(r, &[$(contract!(@name $field $($json)?)),*]);
                 Some(out)
             }
         }
@@ -221,98 +250,38 @@ macro_rules! read_struct {
     (@name $field:ident $json:literal) => { $json };
 }
 
-read_struct!(Config {
-    revision,
-    debug,
-    headers,
-    overrides,
-    telemetry,
-    routes
-});
-read_struct!(Telemetry {
-    responses,
-    access_log
-});
-read_struct!(Headers {
-    cluster,
-    target,
-    shadow,
-    cohort_prefix,
-    decision
-});
-read_struct!(Overrides {
-    from,
-    token_header,
-    tokens,
-    source_cidrs
-});
-read_struct!(Route { name, matcher = "match", stable, blue_green, canary, experiments, shadow });
-read_struct!(Match {
-    hosts,
-    path_prefix,
-    path_exact,
-    methods,
-    headers
-});
-read_struct!(HeaderMatch {
-    name,
-    exact,
-    prefix,
-    present
-});
-read_struct!(BlueGreen {
-    active,
-    blue,
-    green,
-    preview,
-    switch_at
-});
-read_struct!(Selector { header, cookie });
-read_struct!(SwitchAt { active, at });
-read_struct!(Canary {
-    cluster,
-    weight,
-    sticky,
-    seed,
-    force,
-    guard
-});
-read_struct!(Guard {
-    max_error_rate,
-    min_requests,
-    window_s
-});
-read_struct!(Experiment {
-    name,
-    key,
-    hash_version,
-    seed,
-    coverage,
-    namespace,
-    variants
-});
-read_struct!(Namespace { id, start, end });
-read_struct!(Variant {
-    name,
-    weight,
-    cluster
-});
-read_struct!(Shadow {
-    cluster,
-    percent,
-    key,
-    seed,
-    methods
-});
+/// Declares a contract enum written as one of a few strings, once: the enum with its derives,
+/// and its [`Read`] impl, whose message for an unknown string names every variant.
+macro_rules! contract_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $type:ident {
+            $(
+                $(#[$variant_meta:meta])*
+                $variant:ident = $json:literal
+            ),* $(,)?
+        }
+    ) => {
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        $(#[$meta])*
+        pub enum $type {
+            $(
+                $(#[$variant_meta])*
+                #[serde(rename = $json)]
+                $variant,
+            )*
+        }
 
-/// `Read` for a contract enum written as one of a few strings.
-macro_rules! read_enum {
-    ($type:ident { $($variant:ident = $json:literal),* $(,)? }) => {
-        impl Read for $type {
-            fn read(r: &mut Reader, value: &Json, at: &Path<'_>) -> Option<Self> {
+        impl read::Read for $type {
+            fn read(
+                r: &mut read::Reader,
+                value: &json::Json,
+                at: &Path<'_>,
+            ) -> Option<Self> {
                 match value {
-                    $(Json::String(s) if s == $json => Some($type::$variant),)*
-                    Json::String(other) => {
+                    $(json::Json::String(s) if s == $json => Some($type::$variant),)*
+                    json::Json::String(other) => {
                         let expected = concat!($("`", $json, "` or "),*);
                         let expected = expected.strip_suffix(" or ").unwrap_or(expected);
                         r.problem(at, format!("unknown variant `{other}`, expected {expected}"));
@@ -324,9 +293,6 @@ macro_rules! read_enum {
         }
     };
 }
-
-read_enum!(Colour { Blue = "blue", Green = "green" });
-read_enum!(OverrideFrom { Anyone = "anyone", Trusted = "trusted" });
 
 fn as_u64(value: &Json) -> Option<u64> {
     match value {

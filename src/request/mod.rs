@@ -4,9 +4,16 @@
 pub mod cookies;
 pub mod query;
 
-use crate::plan::KeySource;
 use cookies::Jar;
 use std::borrow::Cow;
+
+/// Where a hashing key is read; names are lower-cased for headers, verbatim otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Header(Box<str>),
+    Cookie(Box<str>),
+    Query(Box<str>),
+}
 
 /// The longest key, in bytes (after percent-decoding for query parameters), that is hashed. A
 /// longer value is treated as absent: the next source is tried, and without one the request is
@@ -58,10 +65,6 @@ impl<'a> Request<'a> {
         }
     }
 
-    pub fn headers(&self) -> &'a [(&'a [u8], &'a [u8])] {
-        self.headers
-    }
-
     #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
         let mut i = 0;
@@ -81,7 +84,6 @@ impl<'a> Request<'a> {
             .map(|(_, v)| *v)
     }
 
-    /// `:authority`, else `Host`.
     /// `:authority`, else `Host`.
     pub fn authority(&self) -> &'a [u8] {
         self.authority

@@ -2,10 +2,19 @@
 //! header names lower-cased, seeds resolved, weights in basis points, tokens and CIDRs parsed and
 //! routes indexed. Nothing here is re-checked per request.
 
+pub mod index;
+
 use crate::cidr::Cidr;
-pub use crate::config::Colour;
-pub use crate::config::Telemetry;
-use crate::engine::matching::RouteIndex;
+pub use crate::request::KeySource;
+pub use index::{HostPattern, PathPattern, RouteIndex};
+
+/// The default header names, also those of a plan without configuration.
+pub const DEFAULT_CLUSTER: &str = "x-switchyard-cluster";
+pub const DEFAULT_TARGET: &str = "x-switchyard-target";
+pub const DEFAULT_SHADOW: &str = "x-switchyard-shadow";
+pub const DEFAULT_COHORT_PREFIX: &str = "x-switchyard-exp-";
+pub const DEFAULT_DECISION: &str = "x-switchyard-decision";
+pub const DEFAULT_TOKEN_HEADER: &str = "x-switchyard-token";
 
 /// Most experiments on one route; a decision records cohorts in a fixed array of this size.
 pub const MAX_EXPERIMENTS: usize = 16;
@@ -86,10 +95,6 @@ impl HeaderNames {
 
 impl Default for HeaderNames {
     fn default() -> Self {
-        use crate::config::{
-            DEFAULT_CLUSTER, DEFAULT_COHORT_PREFIX, DEFAULT_DECISION, DEFAULT_SHADOW,
-            DEFAULT_TARGET,
-        };
         HeaderNames {
             cluster: DEFAULT_CLUSTER.into(),
             target: DEFAULT_TARGET.into(),
@@ -113,7 +118,7 @@ impl Default for Overrides {
     fn default() -> Self {
         Overrides {
             anyone: false,
-            token_header: crate::config::DEFAULT_TOKEN_HEADER.into(),
+            token_header: DEFAULT_TOKEN_HEADER.into(),
             tokens: Vec::new(),
             source_cidrs: Vec::new(),
         }
@@ -151,6 +156,21 @@ pub enum HeaderTest {
 pub enum Base {
     Stable(Box<str>),
     BlueGreen(BlueGreen),
+}
+
+/// Reports that cost host calls on every matched request, hence off unless configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Telemetry {
+    /// Count responses by status class and record their durations, per route and target.
+    pub responses: bool,
+    /// Hand the decision to access logs as filter state.
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    Blue,
+    Green,
 }
 
 #[derive(Debug)]
@@ -205,14 +225,6 @@ pub struct Guard {
 impl Guard {
     /// Most buckets a window is counted in: 1-second buckets for windows up to a minute.
     pub const MAX_BUCKETS: u32 = 60;
-}
-
-/// Where a hashing key is read; names are lower-cased for headers, verbatim otherwise.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    Header(Box<str>),
-    Cookie(Box<str>),
-    Query(Box<str>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,272 @@
+//! The route index: which routes, first in configuration order, can fit a request's host and path.
+//!
+//! Routes are indexed by host (exact names and `*.suffix` wildcards) and, within a host, by exact
+//! path and path prefix, so a request looks up a handful of candidate lists instead of scanning
+//! every route. Each list is in configuration order; the first route of each list that passes the
+//! remaining conditions (methods, headers) is a candidate, and the earliest candidate wins.
+
+use fnv::FnvHashMap;
+
+/// Hosts longer than this are not valid DNS names; such requests only match host-less routes.
+const MAX_HOST_LEN: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    /// Lower-case name without port.
+    Exact(String),
+    /// `*.example.com`, stored as `.example.com`.
+    Suffix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPattern {
+    Any,
+    Exact(String),
+    Prefix(String),
+}
+
+#[derive(Debug, Default)]
+pub struct RouteIndex {
+    exact_hosts: Keyed<PathIndex>,
+    wildcard_hosts: Keyed<PathIndex>,
+    any_host: PathIndex,
+}
+
+#[derive(Debug, Default)]
+struct PathIndex {
+    exact: Keyed<Vec<u32>>,
+    prefixes: FnvHashMap<Box<[u8]>, Vec<u32>>,
+    /// Distinct lengths of the keys of `prefixes`, ascending.
+    prefix_lengths: Vec<usize>,
+    any: Vec<u32>,
+}
+
+/// A map by byte string that knows the lengths of its keys: a lookup for a length no key has (most
+/// of them: a host's other suffixes, a path no exact route names) hashes nothing.
+#[derive(Debug)]
+struct Keyed<T> {
+    map: FnvHashMap<Box<[u8]>, T>,
+    /// Bit `n` set: a key of `n` bytes, for `n` below 64; bit 63 also stands for every longer key.
+    lengths: u64,
+}
+
+impl<T> Default for Keyed<T> {
+    fn default() -> Self {
+        Keyed {
+            map: FnvHashMap::default(),
+            lengths: 0,
+        }
+    }
+}
+
+impl<T: Default> Keyed<T> {
+    fn entry(&mut self, key: &[u8]) -> &mut T {
+        self.lengths |= Self::bit(key.len());
+        self.map.entry(key.into()).or_default()
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&T> {
+        if self.lengths & Self::bit(key.len()) == 0 {
+            return None;
+        }
+        self.map.get(key)
+    }
+
+    fn bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+}
+
+impl RouteIndex {
+    /// Add route number `route`; routes must be added in configuration order. No hosts: any host.
+    pub fn insert(&mut self, route: u32, hosts: &[HostPattern], path: &PathPattern) {
+        if hosts.is_empty() {
+            self.any_host.insert(route, path);
+        }
+        for host in hosts {
+            let (map, key) = match host {
+                HostPattern::Exact(name) => (&mut self.exact_hosts, name),
+                HostPattern::Suffix(suffix) => (&mut self.wildcard_hosts, suffix),
+            };
+            map.entry(key.as_bytes()).insert(route, path);
+        }
+    }
+
+    /// The first route, in configuration order, whose host and path fit and that `accepts`.
+    /// `host` is the `:authority` as received; `path` excludes the query string.
+    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
+    pub fn first_match(
+        &self,
+        authority: &[u8],
+        path: &[u8],
+        mut accepts: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        let mut best: Option<u32> = None;
+        let mut consider = |paths: &PathIndex| paths.first_match(path, &mut best, &mut accepts);
+
+        let mut buffer = [0u8; MAX_HOST_LEN];
+        if let Some(host) = normalize_host(authority, &mut buffer) {
+            if let Some(paths) = self.exact_hosts.get(host) {
+                consider(paths);
+            }
+            if self.wildcard_hosts.lengths != 0 {
+                // `*.example.com` is stored as `.example.com`: try every suffix that starts at a
+                // dot after the first label.
+                for (at, _) in host.iter().enumerate().skip(1).filter(|(_, b)| **b == b'.') {
+                    if let Some(paths) = host.get(at..).and_then(|s| self.wildcard_hosts.get(s)) {
+                        consider(paths);
+                    }
+                }
+            }
+        }
+        consider(&self.any_host);
+        best
+    }
+}
+
+impl PathIndex {
+    fn insert(&mut self, route: u32, path: &PathPattern) {
+        let list = match path {
+            PathPattern::Any => &mut self.any,
+            PathPattern::Exact(p) => self.exact.entry(p.as_bytes()),
+            PathPattern::Prefix(p) => {
+                if let Err(at) = self.prefix_lengths.binary_search(&p.len()) {
+                    self.prefix_lengths.insert(at, p.len());
+                }
+                self.prefixes.entry(p.as_bytes().into()).or_default()
+            }
+        };
+        // A route listing one host twice lands here twice in a row.
+        if list.last() != Some(&route) {
+            list.push(route);
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
+    fn first_match(
+        &self,
+        path: &[u8],
+        best: &mut Option<u32>,
+        accepts: &mut impl FnMut(u32) -> bool,
+    ) {
+        let mut scan = |list: &[u32]| {
+            for &route in list {
+                if best.is_some_and(|b| route >= b) {
+                    return;
+                }
+                if accepts(route) {
+                    *best = Some(route);
+                    return;
+                }
+            }
+        };
+        if let Some(list) = self.exact.get(path) {
+            scan(list);
+        }
+        for &len in &self.prefix_lengths {
+            match path.get(..len) {
+                Some(prefix) => {
+                    if let Some(list) = self.prefixes.get(prefix) {
+                        scan(list);
+                    }
+                }
+                None => break,
+            }
+        }
+        scan(&self.any);
+    }
+}
+
+/// `Example.COM:8080` → `example.com`; `[::1]:80` → `[::1]`; a trailing dot is dropped. None when
+/// the host is too long to be a DNS name.
+#[cfg_attr(target_arch = "wasm32", optimize(speed))]
+fn normalize_host<'b>(authority: &[u8], buffer: &'b mut [u8; MAX_HOST_LEN]) -> Option<&'b [u8]> {
+    let host = if authority.first() == Some(&b'[') {
+        match authority.iter().position(|&b| b == b']') {
+            Some(end) => authority.get(..=end).unwrap_or(authority),
+            None => authority,
+        }
+    } else {
+        match authority.iter().rposition(|&b| b == b':') {
+            // One colon is a port; several without brackets is a bare IPv6 address.
+            Some(colon) if authority.iter().filter(|&&b| b == b':').count() == 1 => {
+                authority.get(..colon).unwrap_or(authority)
+            }
+            _ => authority,
+        }
+    };
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    let out = buffer.get_mut(..host.len())?;
+    for (o, b) in out.iter_mut().zip(host) {
+        *o = b.to_ascii_lowercase();
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(authority: &str) -> Option<String> {
+        let mut buffer = [0u8; MAX_HOST_LEN];
+        normalize_host(authority.as_bytes(), &mut buffer)
+            .map(|h| String::from_utf8_lossy(h).into_owned())
+    }
+
+    #[test]
+    fn hosts_lose_their_port_case_and_trailing_dot() {
+        assert_eq!(
+            host("Shop.Example.COM:8443").as_deref(),
+            Some("shop.example.com")
+        );
+        assert_eq!(host("example.com.").as_deref(), Some("example.com"));
+        assert_eq!(host("[::1]:8080").as_deref(), Some("[::1]"));
+        assert_eq!(host("::1").as_deref(), Some("::1"));
+        assert_eq!(host("").as_deref(), Some(""));
+        assert_eq!(host(&"a".repeat(300)), None);
+    }
+
+    fn index(routes: &[(&[HostPattern], PathPattern)]) -> RouteIndex {
+        let mut index = RouteIndex::default();
+        for (i, (hosts, path)) in routes.iter().enumerate() {
+            index.insert(i as u32, hosts, path);
+        }
+        index
+    }
+
+    #[test]
+    fn the_first_route_in_configuration_order_wins_across_index_buckets() {
+        let exact = [HostPattern::Exact("shop.example.com".into())];
+        let wild = [HostPattern::Suffix(".example.com".into())];
+        let index = index(&[
+            (&wild, PathPattern::Prefix("/api".into())),
+            (&exact, PathPattern::Any),
+            (&[], PathPattern::Exact("/health".into())),
+            (&[], PathPattern::Prefix("/".into())),
+        ]);
+        let first = |a: &str, p: &str| index.first_match(a.as_bytes(), p.as_bytes(), |_| true);
+        assert_eq!(first("shop.example.com", "/api/cart"), Some(0));
+        assert_eq!(first("shop.example.com", "/health"), Some(1));
+        assert_eq!(first("other.example.com", "/health"), Some(2));
+        assert_eq!(
+            first("example.com", "/api"),
+            Some(3),
+            "a wildcard needs a subdomain"
+        );
+        assert_eq!(
+            first("a.b.example.com:80", "/apix"),
+            Some(0),
+            "prefixes are not segments"
+        );
+    }
+
+    #[test]
+    fn a_rejected_candidate_lets_a_later_route_win() {
+        let index = index(&[
+            (&[], PathPattern::Any),
+            (&[], PathPattern::Prefix("/a".into())),
+        ]);
+        assert_eq!(index.first_match(b"h", b"/a", |r| r != 0), Some(1));
+        assert_eq!(index.first_match(b"h", b"/b", |r| r != 0), None);
+    }
+}
