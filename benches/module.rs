@@ -6,8 +6,7 @@
 
 #[path = "common/configs.rs"]
 mod configs;
-#[path = "../tests/host/mod.rs"]
-mod host;
+use switchyard_test_host as host;
 #[path = "common/report.rs"]
 mod report;
 

@@ -90,7 +90,6 @@ pub fn fnv1a32(s: &str) -> u32 {
 /// Biased and coarse (0.1 % steps), kept because experiments created with it must keep their
 /// assignments; namespaces still use it.
 #[must_use]
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn bucket_v1(seed: &str, key: &[u8]) -> f64 {
     // The SDK hashes `value + seed`; streaming the parts hashes the same code units, allocation-free.
     v1_bucket(Fnv1a32::new().write_key(key).write_str(seed).finish())
@@ -99,7 +98,6 @@ pub fn bucket_v1(seed: &str, key: &[u8]) -> f64 {
 /// Hash version 2: `(fnv1a32(decimal(fnv1a32(seed + key))) % 10000) / 10000`; the decimal string
 /// is formatted without heap allocation (stack buffer).
 #[must_use]
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn bucket_v2(seed: &str, key: &[u8]) -> f64 {
     f64::from(bucket_v2_basis_points(seed, key)) / 10_000.0
 }
@@ -107,7 +105,6 @@ pub fn bucket_v2(seed: &str, key: &[u8]) -> f64 {
 /// The same v2 bucket as an integer in `0..10000` (basis points), for exact integer comparisons
 /// with weights in 0.01 % steps.
 #[must_use]
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn bucket_v2_basis_points(seed: &str, key: &[u8]) -> u32 {
     let inner = Fnv1a32::new().write_str(seed).write_key(key).finish();
     let mut digits = [0; U32_MAX_DECIMAL_DIGITS];
@@ -155,7 +152,6 @@ pub fn choose_variation(n: f64, ranges: &[(f64, f64)]) -> Option<usize> {
 
 /// GrowthBook `inNamespace`: `n = bucket_v1("__" + id, key)`; `start <= n < end`.
 #[must_use]
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn in_namespace(key: &[u8], id: &str, start: f64, end: f64) -> bool {
     // `hash("__" + id, key, 1)` hashes `key + "__" + id`.
     let n = v1_bucket(

@@ -5,8 +5,6 @@
 //! the plan and a `request` view, with `hash` (GrowthBook-compatible) and no proxy-wasm in sight;
 //! `filter` is the thin proxy-wasm skin that reads headers, asks the engine and writes headers.
 
-// The module is built for size; the functions every request runs ask to be built for speed.
-#![cfg_attr(target_arch = "wasm32", feature(optimize_attribute))]
 // A panic in a proxy-wasm filter is a trap, and a trap is a 503 for every request on that worker.
 #![deny(
     clippy::unwrap_used,

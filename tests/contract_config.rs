@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{load, one_route, problems, problems_of_bytes};
+use common::{TestEnv, decide, load, one_route, problems, problems_of_bytes};
 use serde_json::{Value, json};
 use switchyard::config::{MAX_CONFIG_BYTES, Problem};
 use switchyard::plan::{Base, Colour, HashVersion, KeySource};
@@ -825,13 +825,25 @@ fn hosts_must_be_names_without_port_or_wildcard_subdomains() {
 
 #[test]
 fn a_lone_star_is_accepted_as_any_host() {
-    load(&one_route(route(json!({ "match": { "hosts": ["*"] } }))));
-    load(&one_route(route(
-        json!({ "match": { "hosts": ["shop.example.com", "*"] } }),
-    )));
-    load(&one_route(route(
-        json!({ "match": { "hosts": ["Shop.Example.COM", "*.example.com", "[::1]"] } }),
-    )));
+    let matches = |hosts: Value, authority: &str| {
+        let plan = load(&one_route(route(json!({ "match": { "hosts": hosts } }))));
+        let request = [(":authority", authority), (":path", "/")];
+        decide(&plan, &request, &mut TestEnv::seeded(1)).is_some()
+    };
+    for authority in ["shop.example.com", "other.test:8080", "[::1]", ""] {
+        assert!(matches(json!(["*"]), authority), "{authority:?}");
+        assert!(
+            matches(json!(["shop.example.com", "*"]), authority),
+            "{authority:?}"
+        );
+    }
+    let named = json!(["Shop.Example.COM", "*.example.com", "[::1]"]);
+    for authority in ["shop.example.com", "a.b.example.com:443", "[::1]:8080"] {
+        assert!(matches(named.clone(), authority), "{authority:?}");
+    }
+    for authority in ["example.com", "other.test", "[::2]"] {
+        assert!(!matches(named.clone(), authority), "{authority:?}");
+    }
 }
 
 #[test]

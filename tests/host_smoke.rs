@@ -1,7 +1,7 @@
 //! Tests of the test host itself (tests/host): with the minimal fixture filter, with a WAT probe
 //! that makes host calls directly, and with the real module once `make wasm` has built it.
 
-mod host;
+use switchyard_test_host as host;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, UNIX_EPOCH};

@@ -9,7 +9,6 @@ use crate::plan::Canary;
 use crate::request::Request;
 
 /// Some(why) when the request goes to the canary.
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn choose(
     canary: &Canary,
     request: &Request<'_>,

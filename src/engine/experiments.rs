@@ -6,7 +6,6 @@ use crate::plan::{Experiment, HashVersion};
 use crate::request::Request;
 
 /// The variant number the request is enrolled in, if any.
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn assign(experiment: &Experiment, request: &Request<'_>) -> Option<usize> {
     let key = request.key(&experiment.key)?;
     if let Some(ns) = &experiment.namespace

@@ -4,7 +4,6 @@ use crate::plan::{HeaderTest, Route};
 use crate::request::Request;
 
 /// The conditions of a route that the index does not cover: methods and headers.
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn accepts(route: &Route, request: &Request<'_>) -> bool {
     let method = request.method();
     if !route.methods.is_empty() && !route.methods.iter().any(|m| **m == *method) {

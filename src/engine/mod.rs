@@ -120,7 +120,6 @@ impl<'p> Decision<'p> {
 }
 
 /// Decide for one request: None when no route matches.
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn decide<'p>(
     plan: &'p Plan,
     request: &Request<'_>,

@@ -6,7 +6,6 @@ use crate::hash;
 use crate::plan::Shadow;
 use crate::request::Request;
 
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn sampled(shadow: &Shadow, request: &Request<'_>, env: &mut impl Env) -> bool {
     let method = request.method();
     if !shadow.methods.iter().any(|m| **m == *method) {

@@ -166,7 +166,6 @@ struct Awaited {
 impl Context for Stream {}
 
 impl HttpContext for Stream {
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let active = Rc::clone(&self.active);
         let plan = &active.plan;
@@ -244,7 +243,6 @@ impl HttpContext for Stream {
 
 impl Stream {
     /// The request's metrics, and what its response will need to be counted.
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     fn count(&mut self, decision: &Decision<'_>) {
         let (metrics, route, name) = (
             &self.active.metrics,
@@ -286,12 +284,9 @@ pub fn spoofable_removed(plan: &Plan, pairs: &[(&[u8], &[u8])]) -> Vec<Vec<u8>> 
     names
 }
 
-/// Remove every spoofable header the request carries, each name once. True when any was removed.
-/// Names are bytes: a name the host lets through that is not UTF-8 (`x-switchyard-exp-\xff`) is
-/// spoofable all the same.
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
-fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMut(&[u8])) -> bool {
-    let mut removed = false;
+/// Remove every spoofable header the request carries, each name once. Names are bytes: a name
+/// the host lets through that is not UTF-8 (`x-switchyard-exp-\xff`) is spoofable all the same.
+fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMut(&[u8])) {
     for (i, (name, _)) in pairs.iter().enumerate() {
         // Spoofable names are rare: only they pay for looking back at earlier names.
         if !plan.is_spoofable(name) {
@@ -303,10 +298,8 @@ fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMu
             .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
         if !seen {
             remove(name);
-            removed = true;
         }
     }
-    removed
 }
 
 /// `route=checkout;target=canary;cluster=checkout-v2;shadow=0;exp.ranker=treatment;rev=r42;reason=sticky`:

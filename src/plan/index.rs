@@ -94,7 +94,6 @@ impl RouteIndex {
 
     /// The first route, in configuration order, whose host and path fit and that `accepts`.
     /// `host` is the `:authority` as received; `path` excludes the query string.
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn first_match(
         &self,
         authority: &[u8],
@@ -142,7 +141,6 @@ impl PathIndex {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     fn first_match(
         &self,
         path: &[u8],
@@ -179,7 +177,6 @@ impl PathIndex {
 
 /// `Example.COM:8080` → `example.com`; `[::1]:80` → `[::1]`; a trailing dot is dropped. None when
 /// the host is too long to be a DNS name.
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 fn normalize_host<'b>(authority: &[u8], buffer: &'b mut [u8; MAX_HOST_LEN]) -> Option<&'b [u8]> {
     let host = if authority.first() == Some(&b'[') {
         match authority.iter().position(|&b| b == b']') {

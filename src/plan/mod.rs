@@ -80,7 +80,6 @@ pub struct HeaderNames {
 impl HeaderNames {
     /// Whether `name` is one the filter writes on requests (cluster, target, shadow, a cohort)
     /// or the override `token_header`: removed from every request, and never read as an input.
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn is_routing(&self, token_header: &str, name: &[u8]) -> bool {
         [&*self.cluster, &*self.target, &*self.shadow, token_header]
             .iter()

@@ -46,7 +46,6 @@ pub struct Jar<'a> {
 pub const JAR_SIZE: usize = 8;
 
 impl<'a> Jar<'a> {
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn new(header: &'a [u8]) -> Jar<'a> {
         let mut jar = Jar {
             header,
@@ -72,7 +71,6 @@ impl<'a> Jar<'a> {
     }
 
     /// The value of cookie `name`, as [`cookie_value`] finds it in the header.
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn get(&self, name: &[u8]) -> Option<&'a [u8]> {
         if name.is_empty() {
             return None;

@@ -37,7 +37,6 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn new(headers: &'a [(&'a [u8], &'a [u8])]) -> Self {
         let (mut authority, mut host, mut path, mut method) = (None, None, None, None);
         let mut cookies: (Option<&[u8]>, bool) = (None, false);
@@ -65,7 +64,6 @@ impl<'a> Request<'a> {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
         let mut i = 0;
         while let Some(&(n, value)) = self.headers.get(i) {
@@ -113,7 +111,6 @@ impl<'a> Request<'a> {
     }
 
     /// The first present, non-empty value among `sources` of at most [`MAX_KEY_BYTES`].
-    #[cfg_attr(target_arch = "wasm32", optimize(speed))]
     pub fn key(&self, sources: &[KeySource]) -> Option<Cow<'a, [u8]>> {
         sources.iter().find_map(|source| {
             let value = match source {
@@ -128,7 +125,6 @@ impl<'a> Request<'a> {
 
 /// The position of the first `byte` in `haystack`, eight bytes at a time: cookie headers are
 /// hundreds of bytes, and byte-by-byte loops are slow in a module built for size.
-#[cfg_attr(target_arch = "wasm32", optimize(speed))]
 pub fn find_byte(haystack: &[u8], byte: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;

@@ -4,8 +4,7 @@
 
 #[path = "../common/growthbook.rs"]
 mod growthbook;
-#[path = "../host/mod.rs"]
-mod host;
+use switchyard_test_host as host;
 #[path = "../common/stats.rs"]
 mod stats;
 

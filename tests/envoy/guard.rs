@@ -393,30 +393,39 @@ async fn a_failing_canary_is_halted_within_the_window_and_stable_traffic_is_unto
         reached_by_limit - healthy_canary,
     );
 
-    // The gauge, and one warning for the whole proxy. Counters reach Envoy on each worker's
-    // next tick (every second).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let page = envoy.admin_text("/stats/prometheus").await;
-    assert!(
+    // The gauge, the canary's 5xx answers, and one warning for the whole proxy. Counters reach
+    // Envoy on each worker's next tick (every second): polled until both agree, or 5 s.
+    const HALTED: &str = r#"switchyard_canary_halted{route="checkout"} 1"#;
+    let canary_5xx = |page: &str| {
         page.lines()
-            .any(|l| l == r#"switchyard_canary_halted{route="checkout"} 1"#),
-        "no switchyard_canary_halted{{route=\"checkout\"}} 1 in:\n{}",
+            .find(|l| {
+                l.starts_with("switchyard_responses_total{")
+                    && l.contains(r#"target="canary""#)
+                    && l.contains(r#"class="5xx""#)
+            })
+            .and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .map_or(0, |n| n as u64)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let page = envoy.admin_text("/stats/prometheus").await;
+        let agrees = page.lines().any(|l| l == HALTED) && canary_5xx(&page) == canary_failed;
+        if agrees || Instant::now() >= deadline {
+            break page;
+        }
+        sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        page.lines().any(|l| l == HALTED),
+        "no {HALTED} in:\n{}",
         page.lines()
             .filter(|l| l.contains("canary_halted"))
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let five_xx = page
-        .lines()
-        .find(|l| {
-            l.starts_with("switchyard_responses_total{")
-                && l.contains(r#"target="canary""#)
-                && l.contains(r#"class="5xx""#)
-        })
-        .and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .unwrap_or(0.0);
     assert_eq!(
-        five_xx as u64, canary_failed,
+        canary_5xx(&page),
+        canary_failed,
         "switchyard_responses_total{{class=\"5xx\",target=\"canary\"}}"
     );
 

@@ -649,6 +649,19 @@ impl Upstreams {
             .count()
     }
 
+    /// Waits (at most `limit`) until `done` holds of what the upstreams have received; whether
+    /// it did.
+    pub async fn wait_until(&self, limit: Duration, done: impl Fn(&[Seen]) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let held = done(&self.log.lock().unwrap_or_else(|e| e.into_inner()));
+            if held || Instant::now() >= deadline {
+                return held;
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits (at most `limit`) until `upstream` has received `n` requests; whether it did.
     pub async fn wait_for(&self, upstream: &str, n: usize, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
@@ -996,6 +1009,35 @@ impl Envoy {
 
     /// Every request, over `connections` keep-alive connections in parallel; the responses in
     /// the order of `reqs`. A failed request fails the test.
+    /// Closes a run of requests whose mirrored copies are to be counted, with a positive marker
+    /// instead of a fixed wait: sends `marker(id)` for ids from `first_id` on, one at a time,
+    /// until the filter picks one for shadowing (at most 1,000), then waits for that copy at
+    /// `shadow`. Every earlier request's copy left Envoy before its answer came back, so before
+    /// the marker was sent: once the marker's copy is in, no other copy is on its way. Returns
+    /// the ids sent, to leave out of the counts.
+    pub async fn mirror_marker(
+        &self,
+        upstreams: &Upstreams,
+        shadow: &str,
+        first_id: u64,
+        marker: impl Fn(u64) -> Req,
+    ) -> std::ops::Range<u64> {
+        for id in first_id..first_id + 1_000 {
+            if self.send(&marker(id)).await.decision("shadow") != Some("1") {
+                continue;
+            }
+            let arrived = upstreams
+                .wait_until(Duration::from_secs(5), |seen| {
+                    seen.iter()
+                        .any(|s| s.upstream == shadow && s.id() == Some(id))
+                })
+                .await;
+            assert!(arrived, "the marker's copy ({id}) never reached {shadow}");
+            return first_id..id + 1;
+        }
+        panic!("no marker request was picked for shadowing in 1,000");
+    }
+
     pub async fn send_all(&self, reqs: &[Req], connections: usize) -> Vec<Response> {
         let reqs = Arc::new(reqs.to_vec());
         let mut tasks = JoinSet::new();

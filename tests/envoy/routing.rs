@@ -13,7 +13,6 @@ use crate::harness::{Envoy, Filter, MARKER, Req, Response, Seen, Upstreams, user
 use crate::stats::assert_within;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::time::Duration;
 
 const STABLE: &str = "checkout-v1";
 const CANARY: &str = "checkout-v2";
@@ -239,17 +238,15 @@ async fn shadow_copies_reach_the_shadow_upstream_marked_and_never_for_post() {
         .collect();
     // A fresh draw per GET at 20 %: 1,000 GETs give 200 ± 76.
     assert_within(picked.len(), 1000, 0.2, "GETs picked for shadowing");
-    // Copies travel beside the requests and may land after the responses: wait for them, then
-    // a moment more for any copy too many.
-    assert!(
-        upstreams
-            .wait_for(SHADOW, picked.len(), Duration::from_secs(5))
-            .await,
-        "{} of {} copies arrived at {SHADOW}",
-        upstreams.count(SHADOW),
-        picked.len()
-    );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Copies travel beside the requests and may land after the responses: a marker request,
+    // mirrored after all of them, tells when every copy is in.
+    let markers = envoy
+        .mirror_marker(&upstreams, SHADOW, 10_000, |id| {
+            Req::get("/checkout/cart")
+                .user(&format!("marker-{id}"))
+                .id(id)
+        })
+        .await;
 
     let by_id = upstreams.by_id();
     for (i, response) in responses.iter().enumerate() {
@@ -286,7 +283,7 @@ async fn shadow_copies_reach_the_shadow_upstream_marked_and_never_for_post() {
     let shadow_seen: Vec<Seen> = upstreams
         .seen()
         .into_iter()
-        .filter(|s| s.upstream == SHADOW)
+        .filter(|s| s.upstream == SHADOW && !s.id().is_some_and(|id| markers.contains(&id)))
         .collect();
     assert_eq!(
         shadow_seen.len(),

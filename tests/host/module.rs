@@ -38,7 +38,10 @@ impl WasmFile {
     }
 
     pub fn path(&self) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(self.path)
+        // This crate lives in tests/host of the repository, whose dist/ holds the modules.
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(self.path)
     }
 
     pub fn exists(&self) -> bool {

@@ -5,6 +5,14 @@ use super::{Compiler, Inputs, is_slug};
 use crate::config::{self, Path};
 use crate::plan::{self, HostPattern, PathPattern};
 
+/// A compiled `match`: hosts and path go to the index, methods and conditions to the route.
+struct Matcher {
+    hosts: Vec<HostPattern>,
+    path: PathPattern,
+    methods: Vec<Box<[u8]>>,
+    conditions: Vec<plan::HeaderCondition>,
+}
+
 impl Compiler {
     pub(super) fn route(
         &mut self,
@@ -31,8 +39,12 @@ impl Compiler {
             );
         }
 
-        let (hosts, path, methods, conditions) =
-            self.matcher(&Path::Key(at, "match"), &route.matcher, &inputs);
+        let Matcher {
+            hosts,
+            path,
+            methods,
+            conditions,
+        } = self.matcher(&Path::Key(at, "match"), &route.matcher, &inputs);
 
         let base = match (&route.blue_green, &route.stable) {
             (Some(bg), _) => self
@@ -77,17 +89,7 @@ impl Compiler {
 
     /// A route's `match`: its hosts and path for the index, its methods and header conditions
     /// for the route itself.
-    fn matcher(
-        &mut self,
-        at: &Path<'_>,
-        m: &config::Match,
-        inputs: &Inputs<'_>,
-    ) -> (
-        Vec<HostPattern>,
-        PathPattern,
-        Vec<Box<[u8]>>,
-        Vec<plan::HeaderCondition>,
-    ) {
+    fn matcher(&mut self, at: &Path<'_>, m: &config::Match, inputs: &Inputs<'_>) -> Matcher {
         let hosts = self.hosts(&Path::Key(at, "hosts"), &m.hosts);
         let path = match (&m.path_prefix, &m.path_exact) {
             (Some(_), Some(_)) => {
@@ -111,7 +113,12 @@ impl Compiler {
         for (i, h) in m.headers.iter().enumerate() {
             conditions.extend(self.header_condition(&Path::Index(&list, i), h, inputs));
         }
-        (hosts, path, methods, conditions)
+        Matcher {
+            hosts,
+            path,
+            methods,
+            conditions,
+        }
     }
 
     fn header_condition(

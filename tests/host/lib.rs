@@ -17,9 +17,6 @@
 //! modules), so tests run in parallel. A trap fails the test with the wasm backtrace; an import the host does not
 //! implement traps with its name.
 
-// Each test binary includes this module with `mod host;` and uses its own part of it.
-#![allow(dead_code)]
-
 mod abi;
 mod clock;
 mod headers;
@@ -36,8 +33,6 @@ mod wasi;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-// The API; a test binary that leaves some of it unnamed must not warn about it either.
-#[allow(unused_imports)]
 pub use self::{
     clock::Clock,
     module::{MINIMAL_FILTER, SWITCHYARD, WasmFile},
