@@ -7,7 +7,7 @@ mod common;
 use common::{TestEnv, decide, load, one_route, problems, problems_of_bytes};
 use serde_json::{Value, json};
 use switchyard::config::{MAX_CONFIG_BYTES, Problem};
-use switchyard::plan::{Base, Colour, HashVersion, KeySource};
+use switchyard::plan::{Base, Colour, HashVersion, KeySource, Weight};
 
 /// A configuration that uses every field of the contract once.
 fn everything() -> Value {
@@ -345,12 +345,14 @@ fn an_unknown_field_is_refused_at_every_nesting_level() {
         (
             "/routes/0/canary",
             "routes[0].canary.",
-            &["cluster", "weight", "sticky", "seed", "force", "guard"],
+            &[
+                "cluster", "weight", "ramp", "sticky", "seed", "force", "guard",
+            ],
         ),
         (
             "/routes/0/canary/guard",
             "routes[0].canary.guard.",
-            &["max_error_rate", "min_requests", "window_s"],
+            &["max_error_rate", "min_requests", "window_s", "latency"],
         ),
         (
             "/routes/0/canary/force",
@@ -1215,7 +1217,11 @@ fn a_canary_weight_has_a_resolution_of_one_hundredth_of_a_percent() {
             json!({ "canary": { "cluster": "c", "weight": weight } }),
         )));
         let canary = plan.routes[0].canary.as_ref().expect("a canary");
-        assert_eq!(canary.weight, basis_points, "weight {weight}");
+        assert_eq!(
+            canary.weight,
+            Weight::Fixed(basis_points),
+            "weight {weight}"
+        );
     }
 }
 

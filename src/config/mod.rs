@@ -295,9 +295,13 @@ contract! {
     pub struct Canary {
         #[cfg_attr(feature = "schema", schemars(required))]
         pub cluster: Option<String>,
-        /// Percent of traffic, 0 to 100, resolution 0.01.
-        #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 100)))]
+        /// Percent of traffic, 0 to 100, resolution 0.01. Give either `weight` or `ramp`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 100)))]
         pub weight: Option<f64>,
+        /// A scheduled ramp of weights, in place of `weight`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ramp: Option<Ramp>,
         /// Key sources (`header:<name>`, `cookie:<name>`, `query:<name>`); the first present one decides.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub sticky: Vec<String>,
@@ -307,20 +311,49 @@ contract! {
         /// Header and/or cookie whose value `always` / `never` forces the decision.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub force: Option<Selector>,
-        /// Stops sending requests to the canary when too many of its answers are 5xx.
+        /// Stops sending requests to the canary when too many of its answers are 5xx, or too slow.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub guard: Option<Guard>,
     }
 }
 
 contract! {
+    /// Weights by the proxy clock: before `start_at` the canary takes no traffic; then each step
+    /// is in force for its `hold_s`, and the last one stays.
+    #[derive(Default)]
+    pub struct Ramp {
+        /// RFC 3339 instant, e.g. `2026-12-10T09:00:00Z`.
+        #[cfg_attr(feature = "schema", schemars(required))]
+        pub start_at: Option<String>,
+        /// 1 to 32 steps; weights never decrease.
+        #[cfg_attr(feature = "schema", schemars(required, length(min = 1, max = 32)))]
+        pub steps: Option<Vec<RampStep>>,
+    }
+}
+
+contract! {
+    #[derive(Default)]
+    pub struct RampStep {
+        /// Percent of traffic, 0 to 100, resolution 0.01; not below the previous step's.
+        #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 100)))]
+        pub weight: Option<f64>,
+        /// Seconds the step is in force, 1 to 604,800; required on every step but the last.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 604800)))]
+        pub hold_s: Option<u32>,
+    }
+}
+
+contract! {
     /// When, within the last `window_s` seconds, the canary answered at least `min_requests`
-    /// requests and more than `max_error_rate` of them were 5xx, the canary takes no new requests
-    /// until a configuration with another `revision` arrives.
+    /// requests and more than `max_error_rate` of them were 5xx, or its latency crossed a
+    /// `latency` limit, the canary takes no new requests until a configuration with another
+    /// `revision` arrives. At least one of `max_error_rate` and `latency`.
     #[derive(Default)]
     pub struct Guard {
         /// Share of 5xx answers (Envoy's local replies included) above which the canary is halted, 0 to 1.
-        #[cfg_attr(feature = "schema", schemars(required, range(min = 0, max = 1)))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 1)))]
         pub max_error_rate: Option<f64>,
         /// Fewest answers in the window before the rate is judged, at least 1.
         #[cfg_attr(feature = "schema", schemars(required, range(min = 1)))]
@@ -328,6 +361,30 @@ contract! {
         /// Length of the window in seconds, 1 to 3600.
         #[cfg_attr(feature = "schema", schemars(required, range(min = 1, max = 3600)))]
         pub window_s: Option<u32>,
+        /// Halts on the canary's latency, absolute or relative to the route's base cluster.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub latency: Option<LatencyGuard>,
+    }
+}
+
+contract! {
+    /// The canary's `quantile` of latency (request headers to response headers) over the window;
+    /// at least one of `max_ms` and `max_ratio`.
+    #[derive(Default)]
+    pub struct LatencyGuard {
+        /// 0.5 to 0.999; default 0.99.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 0.5, max = 0.999)))]
+        pub quantile: Option<f64>,
+        /// Halt when the canary's quantile is above this many milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 0)))]
+        pub max_ms: Option<f64>,
+        /// At least 1: halt when the canary's quantile is above this multiple of the base
+        /// cluster's over the same window (both sides with at least `min_requests` answers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
+        pub max_ratio: Option<f64>,
     }
 }
 

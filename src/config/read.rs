@@ -334,7 +334,7 @@ mod tests {
             found,
             [
                 "routes[0].canary.cluster: invalid type: number `7`, expected a string",
-                "routes[0].canary.wieght: unknown field `wieght`, expected one of `cluster`, `weight`, `sticky`, `seed`, `force`, `guard`",
+                "routes[0].canary.wieght: unknown field `wieght`, expected one of `cluster`, `weight`, `ramp`, `sticky`, `seed`, `force`, `guard`",
                 "routes[1].name: invalid type: number `3`, expected a string",
                 "routes[1].extra: unknown field `extra`, expected one of `name`, `match`, `stable`, `blue_green`, `canary`, `experiments`, `shadow`",
                 "debgu: unknown field `debgu`, expected one of `revision`, `debug`, `headers`, `overrides`, `telemetry`, `routes`",

@@ -1,14 +1,19 @@
-//! The canary guard across workers: each VM adds the answers of guarded canaries to one window
-//! per revision and route in shared data, with compare-and-swap, and reads the halt from there.
-//! A new revision has new keys, so it counts afresh; the same revision pushed again stays halted.
+//! The canary guards across workers. Each VM counts the answers of its guarded canaries (and,
+//! where the latency guard compares with it, of their base clusters) in memory, and once a second
+//! adds them to its route's window in shared data with compare-and-swap, judges the window, and
+//! learns from it whether another worker has halted the canary. Answering costs no host call.
+//!
+//! The key is the route's, `switchyard.guard.<route>`, and the value names the revision it counts
+//! for: another revision reuses the key and counts afresh, so shared data stays as large as the
+//! guarded routes, whatever the number of pushes. The same revision pushed again stays halted.
 
 use super::host::{self, CAS_MISMATCH, NOT_FOUND};
 use super::metrics;
-use crate::engine::guard::{self, Window};
-use crate::plan::Plan;
-use std::cell::Cell;
+use crate::engine::guard::{Side, Window};
+use crate::plan::{Base, Plan};
+use std::cell::{Cell, RefCell};
 
-/// Attempts at one read-modify-write before the answer is dropped: a conflict means another
+/// Attempts at one read-modify-write before the counts are dropped: a conflict means another
 /// worker wrote in between, so a few retries are plenty.
 const CAS_ATTEMPTS: u32 = 8;
 
@@ -19,10 +24,12 @@ pub struct Guards {
 }
 
 struct Guarded {
-    /// `switchyard.guard.<revision>.<route>`.
+    /// `switchyard.guard.<route>`.
     key: Box<str>,
-    /// Learnt halted (it never ends for this plan): no more shared-data reads.
+    /// Learnt halted (it never ends for this plan): nothing more is counted or read.
     halted: Cell<bool>,
+    /// This worker's answers since its last hand-over.
+    pending: RefCell<Window>,
 }
 
 impl Guards {
@@ -30,13 +37,13 @@ impl Guards {
         let mut routes = Vec::new();
         for (number, route) in (0u32..).zip(&plan.routes) {
             if route.canary.as_ref().is_some_and(|c| c.guard.is_some()) {
-                let mut key = String::from("switchyard.guard.");
-                key.push_str(&plan.revision);
-                key.push('.');
-                key.push_str(&route.name);
-                let halted = Cell::new(false);
-                let key = key.into();
-                routes.push((number, Guarded { key, halted }));
+                let key = ["switchyard.guard.", &route.name].concat().into();
+                let guarded = Guarded {
+                    key,
+                    halted: Cell::new(false),
+                    pending: RefCell::default(),
+                };
+                routes.push((number, guarded));
             }
         }
         Guards { routes }
@@ -47,60 +54,87 @@ impl Guards {
         self.routes.get(at).map(|(_, g)| g)
     }
 
-    /// Whether route number `route`'s canary is halted, on this worker or any other.
+    /// Whether route number `route`'s canary is halted, as this worker last learnt.
     pub fn halted(&self, route: u32) -> bool {
-        let Some(g) = self.get(route) else {
-            return false;
-        };
-        if !g.halted.get() {
-            let shared = host::get_shared_data(&g.key);
-            g.halted
-                .set(shared.is_ok_and(|(value, _)| guard::is_halted(&value)));
-        }
-        g.halted.get()
+        self.get(route).is_some_and(|g| g.halted.get())
     }
 
-    /// An answer from route number `route`'s canary: counted in the shared window, halting the
-    /// canary when it crosses the guard's threshold. The worker whose write halts it logs the
-    /// halt, once per proxy, and sets the route's gauge.
-    pub fn answered(&self, plan: &Plan, route: u32, status: u16, now_ms: i64) {
-        let (Some(g), Some(r)) = (self.get(route), plan.routes.get(route as usize)) else {
-            return;
-        };
-        let Some(config) = r.canary.as_ref().and_then(|c| c.guard) else {
+    /// An answer on route number `route`: from its canary, or from its base cluster. Counted
+    /// here; shared at the next [`flush`](Self::flush).
+    pub fn answered(
+        &self,
+        plan: &Plan,
+        route: u32,
+        side: Side,
+        status: u16,
+        latency_us: Option<u64>,
+        now_ms: i64,
+    ) {
+        let (Some(g), Some(guard)) = (self.get(route), guard_of(plan, route)) else {
             return;
         };
         if g.halted.get() {
             return;
         }
-        let now_s = u64::try_from(now_ms / 1000).unwrap_or(0);
-        for _ in 0..CAS_ATTEMPTS {
-            // Absent: the first answer; `cas` 0 writes it whatever another worker wrote meanwhile,
-            // which can lose that worker's first answer, never more.
-            let (value, cas) = match host::get_shared_data(&g.key) {
-                Ok(found) => found,
-                Err(NOT_FOUND) => Default::default(),
-                Err(_) => return,
-            };
-            let mut window = Window::decode(&value, &config);
-            if window.halted {
-                g.halted.set(true);
-                return;
+        let latency = guard.latency.and(latency_us);
+        g.pending
+            .borrow_mut()
+            .record(&guard, seconds(now_ms), side, status >= 500, latency);
+    }
+
+    /// Hand every route's counts to shared data, judge each window, and learn halts made by
+    /// other workers. The worker whose write halts a canary logs it, once per proxy.
+    pub fn flush(&self, plan: &Plan, now_ms: i64) {
+        for &(route, ref g) in &self.routes {
+            if g.halted.get() {
+                continue;
             }
-            let halts = window.record(&config, now_s, status >= 500);
-            match host::set_shared_data(&g.key, &window.encode(), cas) {
-                Ok(()) if halts => {
+            let pending = g.pending.take();
+            let (Some(guard), Some(r)) = (guard_of(plan, route), plan.routes.get(route as usize))
+            else {
+                continue;
+            };
+            let now_s = seconds(now_ms);
+            for _ in 0..CAS_ATTEMPTS {
+                // Absent: the first hand-over; `cas` 0 writes it whatever another worker wrote
+                // meanwhile, which can lose that worker's first second of counts, never more.
+                let (value, cas) = match host::get_shared_data(&g.key) {
+                    Ok(found) => found,
+                    Err(NOT_FOUND) => Default::default(),
+                    Err(_) => break,
+                };
+                let mut window = Window::decode(&value, &plan.revision);
+                if window.halted {
                     g.halted.set(true);
-                    let (answers, errors) = window.counts(&config, now_s);
-                    log::warn!(
-                        "switchyard: guard halted the canary of route {}: {errors} of {answers} answers were 5xx; it stays halted until another revision",
-                        r.name
-                    );
                     metrics::canary_halted(&r.name, true);
-                    return;
+                    break;
                 }
-                Err(CAS_MISMATCH) => continue,
-                _ => return,
+                if pending.is_empty() {
+                    break;
+                }
+                window.merge(&guard, &pending, now_s);
+                let halt = window.verdict(&guard, now_s);
+                window.halted = halt.is_some();
+                match host::set_shared_data(&g.key, &window.encode(&plan.revision), cas) {
+                    Ok(()) => {
+                        if let Some(halt) = halt {
+                            g.halted.set(true);
+                            let base = match r.base {
+                                Base::Stable(_) => "stable",
+                                Base::BlueGreen(_) => "the active colour",
+                            };
+                            log::warn!(
+                                "switchyard: guard halted the canary of route {}: {}; it stays halted until another revision",
+                                r.name,
+                                halt.describe(base)
+                            );
+                            metrics::canary_halted(&r.name, true);
+                        }
+                        break;
+                    }
+                    Err(CAS_MISMATCH) => continue,
+                    Err(_) => break,
+                }
             }
         }
     }
@@ -112,14 +146,26 @@ impl Guards {
                 metrics::canary_halted(name, false);
             }
         }
-        for &(route, _) in &self.routes {
+        for &(route, ref g) in &self.routes {
+            // The same revision pushed again finds its halt in shared data.
+            let value = host::get_shared_data(&g.key).map(|(v, _)| v);
+            let halted = value.is_ok_and(|v| Window::decode(&v, &plan.revision).halted);
+            g.halted.set(halted);
             if let Some(name) = route_name(plan, route) {
-                metrics::canary_halted(name, self.halted(route));
+                metrics::canary_halted(name, halted);
             }
         }
     }
 }
 
+fn guard_of(plan: &Plan, route: u32) -> Option<crate::plan::Guard> {
+    plan.routes.get(route as usize)?.canary.as_ref()?.guard
+}
+
 fn route_name(plan: &Plan, route: u32) -> Option<&str> {
     plan.routes.get(route as usize).map(|r| &*r.name)
+}
+
+fn seconds(now_ms: i64) -> u64 {
+    u64::try_from(now_ms / 1000).unwrap_or(0)
 }

@@ -278,9 +278,12 @@ pub fn rejected() {
 
 /// `switchyard_canary_halted;route=…`: 1 while the route's canary guard has halted the canary.
 pub fn canary_halted(route_name: &str, halted: bool) {
-    let mut name = String::from("switchyard_canary_halted;route=");
-    name.push_str(route_name);
-    if let Some(id) = id(MetricType::Gauge, &name) {
-        let _ = hostcalls::record_metric(id, u64::from(halted));
+    gauge("switchyard_canary_halted", route_name, u64::from(halted));
+}
+
+/// The gauge `<name>;route=<route>` set to `value`.
+pub fn gauge(name: &str, route_name: &str, value: u64) {
+    if let Some(id) = id(MetricType::Gauge, &[name, ";route=", route_name].concat()) {
+        let _ = hostcalls::record_metric(id, value);
     }
 }

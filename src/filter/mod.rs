@@ -7,8 +7,10 @@ mod guard;
 mod header_map;
 mod host;
 mod metrics;
+mod ramp;
 
-use crate::engine::{self, Decision, Env, Target};
+use crate::engine::guard::Side;
+use crate::engine::{self, Decision, Env, Reason, Target};
 use crate::plan::Plan;
 use crate::random::Rng;
 use crate::request::Request;
@@ -18,6 +20,7 @@ use metrics::PlanMetrics;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
+use ramp::Canaries;
 use std::cell::Cell;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -32,21 +35,31 @@ pub fn start() {
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
 }
 
-/// A plan, the ids of the metrics its traffic has touched and its canary guards, replaced
-/// together on a push.
+/// A plan, the ids of the metrics its traffic has touched, its canary guards and what its
+/// canaries' gauges show, replaced together on a push.
 struct Active {
     plan: Plan,
     metrics: PlanMetrics,
     guards: Guards,
+    canaries: Canaries,
 }
 
 impl Active {
     fn new(plan: Plan) -> Rc<Active> {
         Rc::new(Active {
             guards: Guards::new(&plan),
+            canaries: Canaries::new(&plan),
             plan,
             metrics: PlanMetrics::default(),
         })
+    }
+
+    /// Once a second: counts to the host, guards' counts to shared data, gauges to the clock.
+    fn tick(&self) {
+        self.metrics.flush();
+        let now = now_ms();
+        self.guards.flush(&self.plan, now);
+        self.canaries.show(&self.plan, &self.guards, now);
     }
 }
 
@@ -80,9 +93,9 @@ impl RootContext for Root {
         true
     }
 
-    /// Counts reach the host once a second, not once a request.
+    /// Counts reach the host once a second, not once a request; so do the guards' counts.
     fn on_tick(&mut self) {
-        self.active.metrics.flush();
+        self.active.tick();
     }
 
     fn on_configure(&mut self, _: usize) -> bool {
@@ -102,6 +115,7 @@ impl RootContext for Root {
                 active
                     .guards
                     .publish(&active.plan, (&previous.guards, &previous.plan));
+                active.canaries.show(&active.plan, &active.guards, now_ms());
                 true
             }
             Err(problems) => {
@@ -149,9 +163,9 @@ struct Stream {
     rng: Rng,
     /// The debug header's value, kept for the response when `debug` is on.
     decision_header: Option<String>,
-    /// A matched request whose response is to be seen: by the guard of its canary, or by the
-    /// response metrics. Its route, target, and when its headers arrived (proxy clock, ms; only
-    /// read for the response metrics).
+    /// A matched request whose response is to be seen: by its route's canary guard, or by the
+    /// response metrics. Its route, target, guarded side, and when its headers arrived (proxy
+    /// clock, µs; only read where a latency is measured).
     awaited: Option<Awaited>,
 }
 
@@ -159,8 +173,8 @@ struct Stream {
 struct Awaited {
     route: u32,
     target: Target,
-    guarded: bool,
-    started_ms: Option<i64>,
+    guarded: Option<Side>,
+    started_us: Option<i64>,
 }
 
 impl Context for Stream {}
@@ -211,31 +225,7 @@ impl HttpContext for Stream {
             self.set_http_response_header(&self.active.plan.headers.decision, Some(&value));
         }
         if let Some(awaited) = self.awaited.take() {
-            // Envoy's own local replies (503 when the upstream resets, say) count too.
-            let status = self
-                .get_http_response_header_bytes(":status")
-                .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok())
-                .unwrap_or(0);
-            let active = &self.active;
-            let now = awaited.started_ms.map(|started| (started, now_ms()));
-            if awaited.guarded {
-                let now = now.map_or_else(now_ms, |(_, now)| now);
-                active
-                    .guards
-                    .answered(&active.plan, awaited.route, status, now);
-            }
-            if let (Some((started, now)), Some(route)) =
-                (now, active.plan.routes.get(awaited.route as usize))
-            {
-                let elapsed = u64::try_from(now.saturating_sub(started)).unwrap_or(0);
-                active.metrics.response(
-                    awaited.route,
-                    &route.name,
-                    awaited.target,
-                    status,
-                    elapsed,
-                );
-            }
+            self.answered(awaited);
         }
         Action::Continue
     }
@@ -257,19 +247,67 @@ impl Stream {
             metrics.shadowed(route, name);
         }
         let measured = self.active.plan.telemetry.responses;
-        let guarded = decision.target == Target::Canary
-            && decision
-                .route
-                .canary
-                .as_ref()
-                .is_some_and(|c| c.guard.is_some());
-        if measured || guarded {
+        let guard = decision
+            .route
+            .canary
+            .as_ref()
+            .and_then(|c| c.guard.as_ref());
+        // The base side is measured only to compare latencies with (`latency.max_ratio`).
+        let guarded = guard.and_then(|guard| match decision.reason {
+            _ if decision.target == Target::Canary => Some(Side::Canary),
+            Reason::Base | Reason::Scheduled | Reason::Guard if guard.measures_base() => {
+                Some(Side::Base)
+            }
+            _ => None,
+        });
+        if measured || guarded.is_some() {
+            let timed = measured || guard.is_some_and(|g| g.latency.is_some());
             self.awaited = Some(Awaited {
                 route,
                 target: decision.target,
                 guarded,
-                started_ms: measured.then(now_ms),
+                started_us: timed.then(now_us),
             });
+        }
+    }
+
+    /// The response to an awaited request: its status and latency to the guard and the metrics.
+    fn answered(&self, awaited: Awaited) {
+        let active = &self.active;
+        // Envoy's own local replies (503 when the upstream resets, say) count too. The base side
+        // of a guard needs no status.
+        let status = if active.plan.telemetry.responses || awaited.guarded == Some(Side::Canary) {
+            self.get_http_response_header_bytes(":status")
+                .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok())
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let now_us = now_us();
+        let elapsed_us = awaited
+            .started_us
+            .map(|started| u64::try_from(now_us.saturating_sub(started)).unwrap_or(0));
+        if let Some(side) = awaited.guarded {
+            active.guards.answered(
+                &active.plan,
+                awaited.route,
+                side,
+                status,
+                elapsed_us,
+                now_us / 1000,
+            );
+        }
+        if active.plan.telemetry.responses
+            && let (Some(elapsed_us), Some(route)) =
+                (elapsed_us, active.plan.routes.get(awaited.route as usize))
+        {
+            active.metrics.response(
+                awaited.route,
+                &route.name,
+                awaited.target,
+                status,
+                elapsed_us / 1000,
+            );
         }
     }
 }
@@ -325,12 +363,17 @@ struct ProxyEnv<'a> {
     guards: &'a Guards,
 }
 
-/// Milliseconds since the Unix epoch on the proxy clock.
-fn now_ms() -> i64 {
+/// Microseconds since the Unix epoch on the proxy clock.
+fn now_us() -> i64 {
     hostcalls::get_current_time()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Milliseconds since the Unix epoch on the proxy clock.
+fn now_ms() -> i64 {
+    now_us() / 1000
 }
 
 impl Env for ProxyEnv<'_> {

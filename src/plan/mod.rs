@@ -201,29 +201,72 @@ pub struct Selector {
 #[derive(Debug)]
 pub struct Canary {
     pub cluster: Box<str>,
-    /// Share of traffic in basis points (1/100 of a percent), 0..=10000.
-    pub weight: u32,
+    /// The share of traffic: fixed, or scheduled by a ramp.
+    pub weight: Weight,
     pub sticky: Vec<KeySource>,
     pub seed: Box<str>,
     pub force: Selector,
     pub guard: Option<Guard>,
 }
 
+/// A canary's share of traffic in basis points (1/100 of a percent), 0..=10000.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Weight {
+    Fixed(u32),
+    Ramp(Ramp),
+}
+
+/// A scheduled ramp: step `i` is in force from `start_ms + steps[i].begins_ms` until the next
+/// step begins; the last one stays. Weights never decrease from one step to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ramp {
+    /// `start_at`, Unix milliseconds.
+    pub start_ms: i64,
+    /// At least one step, in order.
+    pub steps: Vec<RampStep>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RampStep {
+    /// Basis points.
+    pub weight: u32,
+    /// Milliseconds after `start_ms` at which the step begins (the sum of the earlier holds).
+    pub begins_ms: i64,
+}
+
 /// The canary guard, in the units its counting uses. Answers are counted in `buckets` buckets of
 /// `bucket_s` seconds each (`buckets * bucket_s <= window_s`), so an answer older than `window_s`
 /// never counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Guard {
     /// `max_error_rate` in parts per million.
-    pub max_errors_ppm: u32,
+    pub max_errors_ppm: Option<u32>,
     pub min_requests: u32,
     pub bucket_s: u32,
     pub buckets: u32,
+    pub latency: Option<LatencyGuard>,
 }
 
 impl Guard {
     /// Most buckets a window is counted in: 1-second buckets for windows up to a minute.
     pub const MAX_BUCKETS: u32 = 60;
+
+    /// Whether the route's base cluster is measured too (`latency.max_ratio`).
+    pub fn measures_base(&self) -> bool {
+        self.latency.is_some_and(|l| l.max_ratio.is_some())
+    }
+}
+
+/// `canary.guard.latency`: the canary's `quantile` of response latency over the window, against
+/// an absolute limit, a multiple of the base cluster's, or both.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyGuard {
+    /// 0.5..=0.999.
+    pub quantile: f64,
+    /// `max_ms`, in microseconds.
+    pub max_us: Option<u64>,
+    /// At least 1.
+    pub max_ratio: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

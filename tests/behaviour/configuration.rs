@@ -43,7 +43,7 @@ const BAD: &str = r#"{
 }"#;
 
 const BAD_PROBLEMS: [&str; 8] = [
-    "switchyard: routes[0].canary.wieght: unknown field `wieght`, expected one of `cluster`, `weight`, `sticky`, `seed`, `force`, `guard`",
+    "switchyard: routes[0].canary.wieght: unknown field `wieght`, expected one of `cluster`, `weight`, `ramp`, `sticky`, `seed`, `force`, `guard`",
     "switchyard: overridez: unknown field `overridez`, expected one of `revision`, `debug`, `headers`, `overrides`, `telemetry`, `routes`",
     r#"switchyard: routes[0].name: must match [a-z0-9_.-]{1,64}, got "Bad Name""#,
     "switchyard: routes[0].canary.weight: must be within 0..=100, got 150",

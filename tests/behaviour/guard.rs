@@ -1,7 +1,8 @@
 //! The canary guard through the compiled module: several workers' VMs count a guarded canary's
-//! answers in one shared window (shared data with compare-and-swap) under the host's clock, and
-//! halt the canary for every worker once too many are 5xx; only another revision resumes it.
-//! Also the decision left for access logs (`wasm.switchyard.decision`).
+//! answers and hand them over each second (their tick) to one shared window (shared data with
+//! compare-and-swap) under the host's clock, and halt the canary for every worker once too many
+//! are 5xx; only another revision resumes it. Also the decision left for access logs
+//! (`wasm.switchyard.decision`).
 
 use crate::host::{Host, LogLevel, SWITCHYARD, Vm};
 use std::time::Duration;
@@ -38,6 +39,8 @@ fn config(revision: &str) -> String {
 
 const CHECKOUT: &[(&str, &str)] = &[(":method", "GET"), (":path", "/checkout")];
 const HALTED: &str = "switchyard_canary_halted;route=checkout";
+/// The route's shared window, whatever the revision.
+const KEY: &str = "switchyard.guard.checkout";
 
 /// Three workers of one proxy, configured with revision `revision`.
 fn workers(host: &Host, revision: &str) -> Vec<Vm> {
@@ -89,6 +92,26 @@ fn clusters_of_checkout(vms: &mut [Vm]) -> Vec<String> {
         .collect()
 }
 
+/// Each worker's once-a-second tick, twice over: the first round hands every worker's counts to
+/// the shared window (the last hand-over judges them all), the second lets every worker learn
+/// what was decided.
+fn hand_over(vms: &mut [Vm]) {
+    for _ in 0..2 {
+        for vm in vms.iter_mut() {
+            vm.tick();
+        }
+    }
+}
+
+/// The shared value that says `revision`'s canary is halted, as another worker writes it.
+fn halted_value(revision: &str) -> Vec<u8> {
+    let mut value = vec![2, 1];
+    value.extend((revision.len() as u16).to_le_bytes());
+    value.extend(revision.as_bytes());
+    value.push(0);
+    value
+}
+
 fn warnings(vms: &[Vm]) -> Vec<String> {
     vms.iter()
         .flat_map(|vm| vm.logs_at(LogLevel::Warn))
@@ -102,6 +125,12 @@ fn a_canary_answering_too_many_5xx_across_workers_is_halted_for_every_worker() {
     let mut vms = workers(&host, "g1");
     // 3 of 10 (30%) answers are 5xx, each worker having seen only 3 or 4 of them.
     traffic(&mut vms, 10, 3);
+    assert_eq!(
+        clusters_of_checkout(&mut vms),
+        ["checkout-v2"; 3],
+        "nothing is judged before the counts are handed over"
+    );
+    hand_over(&mut vms);
 
     assert_eq!(clusters_of_checkout(&mut vms), ["checkout-v1"; 3]);
     let (_, decision) = exchange(&mut vms[1], CHECKOUT, 200);
@@ -139,6 +168,7 @@ fn the_rate_is_not_judged_below_min_requests_nor_at_the_rate_itself() {
     let host = Host::new(&SWITCHYARD);
     let mut vms = workers(&host, "g1");
     traffic(&mut vms, 9, 9);
+    hand_over(&mut vms);
     assert_eq!(
         clusters_of_checkout(&mut vms),
         ["checkout-v2"; 3],
@@ -148,6 +178,7 @@ fn the_rate_is_not_judged_below_min_requests_nor_at_the_rate_itself() {
     let host = Host::new(&SWITCHYARD);
     let mut vms = workers(&host, "g1");
     traffic(&mut vms, 10, 2);
+    hand_over(&mut vms);
     assert_eq!(
         clusters_of_checkout(&mut vms),
         ["checkout-v2"; 3],
@@ -165,8 +196,10 @@ fn answers_older_than_the_window_no_longer_count() {
         let host = Host::new(&SWITCHYARD);
         let mut vms = workers(&host, "g1");
         traffic(&mut vms, 9, 9);
+        hand_over(&mut vms);
         host.clock().advance(later);
         exchange(&mut vms[0], CHECKOUT, 503);
+        hand_over(&mut vms);
         clusters_of_checkout(&mut vms) == ["checkout-v1"; 3]
     };
     assert!(halted_after(Duration::from_secs(9)));
@@ -178,6 +211,7 @@ fn only_a_configuration_with_another_revision_resumes_the_canary() {
     let host = Host::new(&SWITCHYARD);
     let mut vms = workers(&host, "g1");
     traffic(&mut vms, 10, 10);
+    hand_over(&mut vms);
     assert_eq!(clusters_of_checkout(&mut vms), ["checkout-v1"; 3]);
 
     for vm in &mut vms {
@@ -195,10 +229,48 @@ fn only_a_configuration_with_another_revision_resumes_the_canary() {
     }
     assert_eq!(clusters_of_checkout(&mut vms), ["checkout-v2"; 3]);
     assert_eq!(host.gauge(HALTED), Some(0));
-    exchange(&mut vms[0], CHECKOUT, 503);
+    traffic(&mut vms, 10, 1);
+    hand_over(&mut vms);
+    let (value, _) = host.shared_data(KEY).expect("the route's window");
     assert!(
-        host.shared_data("switchyard.guard.g2.checkout").is_some(),
-        "the new revision counts in its own window"
+        value.windows(2).any(|w| w == b"g2") && !value.windows(2).any(|w| w == b"g1"),
+        "the new revision counts afresh under the same key"
+    );
+    assert_eq!(clusters_of_checkout(&mut vms), ["checkout-v2"; 3]);
+}
+
+#[test]
+fn a_thousand_revisions_leave_shared_data_as_large_as_one() {
+    let host = Host::new(&SWITCHYARD);
+    let mut vms = workers(&host, "r0");
+    let mut sizes = Vec::new();
+    for revision in 0..1_000 {
+        let revision = format!("r{revision:03}");
+        for vm in &mut vms {
+            assert!(vm.configure(config(&revision)));
+        }
+        // Every other revision is halted, the rest only counted.
+        traffic(
+            &mut vms,
+            10,
+            if revision.ends_with(['0', '2', '4', '6', '8']) {
+                10
+            } else {
+                0
+            },
+        );
+        hand_over(&mut vms);
+        sizes.push(host.shared_data_size());
+    }
+    let (keys, bytes) = sizes[1];
+    assert!(keys <= 2, "{keys} keys");
+    assert!(
+        sizes
+            .iter()
+            .all(|&(k, b)| k == keys && b.abs_diff(bytes) <= 2),
+        "shared data grew: {:?} … {:?}",
+        &sizes[..3],
+        &sizes[sizes.len() - 3..]
     );
 }
 
@@ -216,9 +288,10 @@ fn stable_traffic_and_unguarded_canaries_are_untouched() {
         ["checkout-v2"; 3],
         "5xx from stable do not count against the canary"
     );
-    assert_eq!(host.shared_data("switchyard.guard.g1.checkout"), None);
+    assert_eq!(host.shared_data(KEY), None);
 
     traffic(&mut vms, 10, 10);
+    hand_over(&mut vms);
     let (cluster, decision) = exchange(&mut vms[0], &never, 200);
     assert_eq!(cluster, "checkout-v1");
     assert!(decision.ends_with("reason=base"), "{decision}");
@@ -255,12 +328,15 @@ fn the_decision_is_left_for_access_logs_on_matched_requests() {
 fn a_damaged_shared_value_neither_traps_nor_halts_and_a_halt_written_there_is_obeyed() {
     let host = Host::new(&SWITCHYARD);
     let mut vms = workers(&host, "g1");
-    host.set_shared_data("switchyard.guard.g1.checkout", vec![0, 1, 2]);
+    host.set_shared_data(KEY, vec![0, 1, 2]);
     traffic(&mut vms, 5, 5);
+    hand_over(&mut vms);
     assert_eq!(clusters_of_checkout(&mut vms), ["checkout-v2"; 3]);
     assert_eq!(host.gauge(HALTED), Some(0));
 
-    // What another plugin of the same `vm_id`, or another proxy's VM, would see as halted.
-    host.set_shared_data("switchyard.guard.g1.checkout", vec![1]);
+    // What another worker writes when its hand-over halts the canary.
+    host.set_shared_data(KEY, halted_value("g1"));
+    hand_over(&mut vms);
     assert_eq!(clusters_of_checkout(&mut vms), ["checkout-v1"; 3]);
+    assert_eq!(host.gauge(HALTED), Some(1));
 }

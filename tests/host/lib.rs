@@ -148,6 +148,11 @@ impl Host {
         self.proxy.shared().data.get(key)
     }
 
+    /// How many shared-data keys there are, and the bytes of all keys and values together.
+    pub fn shared_data_size(&self) -> (usize, usize) {
+        self.proxy.shared().data.size()
+    }
+
     /// Writes shared data unconditionally, as another plugin of the same `vm_id` could.
     pub fn set_shared_data(&self, key: &str, value: impl Into<Vec<u8>>) {
         self.proxy

@@ -35,6 +35,16 @@ impl SharedData {
         self.entries.get(key).cloned()
     }
 
+    /// How many keys there are, and the bytes of every key and value together.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        let bytes = self
+            .entries
+            .iter()
+            .map(|(k, (v, _))| k.len() + v.len())
+            .sum();
+        (self.entries.len(), bytes)
+    }
+
     /// Envoy's rules: `cas` 0 writes unconditionally; any other `cas` must equal the key's current
     /// one or the write fails with CasMismatch; a key that does not exist yet is written whatever
     /// the `cas`. Every write gives the key a new, never-zero `cas`.
