@@ -17,5 +17,6 @@ mod guard;
 mod hostile;
 mod long_run;
 mod metrics;
+mod release;
 mod shadow;
 mod spoofing;
