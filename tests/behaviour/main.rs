@@ -5,6 +5,8 @@
 #[path = "../common/growthbook.rs"]
 mod growthbook;
 use switchyard_test_host as host;
+#[path = "../common/rfc3339.rs"]
+mod rfc3339;
 #[path = "../common/stats.rs"]
 mod stats;
 

@@ -4,7 +4,7 @@
 //! with the counts of several workers adding up.
 
 use crate::host::{Host, LogLevel, SWITCHYARD, Vm};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 use switchyard::hash::bucket_v2_basis_points;
 
 /// Every worker's tick, twice: counts handed over, then every worker learns what was decided.
@@ -27,26 +27,8 @@ fn workers(host: &Host, config: &str, n: usize) -> Vec<Vm> {
 }
 
 /// The host clock as an RFC 3339 instant `offset_s` from now.
-fn instant(host: &Host, offset_s: i64) -> String {
-    let now = host.clock().wall_time().duration_since(UNIX_EPOCH).unwrap();
-    let t = now.as_secs() as i64 + offset_s;
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+fn instant(host: &Host, offset_s: u64) -> String {
+    crate::rfc3339::rfc3339(host.clock().wall_time() + Duration::from_secs(offset_s))
 }
 
 /// Where a request of user `uid` goes on `vm`; the request gets no answer.

@@ -576,6 +576,8 @@ pub enum Failure {
     Status503,
     /// Closes the connection without answering: Envoy replies 503 on its own (a local reply).
     Reset,
+    /// Answers 200, this much later.
+    Slow(Duration),
 }
 
 type Failing = Arc<StdMutex<BTreeMap<&'static str, Failure>>>;
@@ -718,6 +720,10 @@ async fn serve(
             None => "200 OK",
             Some(Failure::Status503) => "503 Service Unavailable",
             Some(Failure::Reset) => return,
+            Some(Failure::Slow(delay)) => {
+                sleep(delay).await;
+                "200 OK"
+            }
         };
         let body = format!("{name}\n");
         let response = format!(

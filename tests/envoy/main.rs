@@ -12,6 +12,8 @@
 mod growthbook;
 mod harness;
 mod metrics;
+#[path = "../common/rfc3339.rs"]
+mod rfc3339;
 #[path = "../common/stats.rs"]
 mod stats;
 
@@ -20,6 +22,7 @@ mod hostile;
 mod overrides;
 mod push_storm;
 mod pushes;
+mod release;
 mod routing;
 mod spoofing;
 mod validate;
