@@ -420,7 +420,12 @@ fn the_oci_image_goes_through_a_registry_and_comes_back_byte_identical() {
 
 /// Every YAML document in envoy/istio/, as JSON, with the file it came from.
 fn istio_documents() -> Vec<(String, Value)> {
-    let mut names: Vec<String> = std::fs::read_dir(repo(ISTIO_DIR))
+    yaml_documents(ISTIO_DIR)
+}
+
+/// Every YAML document of the files in `dir` (not below it), as JSON, with its file.
+fn yaml_documents(dir: &str) -> Vec<(String, Value)> {
+    let mut names: Vec<String> = std::fs::read_dir(repo(dir))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".yaml"))
@@ -432,12 +437,12 @@ fn istio_documents() -> Vec<(String, Value)> {
                   print(json.dumps([[f, d] for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d is not None]))";
     let text = stdout(
         Command::new(tool("python3"))
-            .current_dir(repo(ISTIO_DIR))
+            .current_dir(repo(dir))
             .args(["-c", script])
             .args(&names),
     );
     let documents: Vec<(String, Value)> = serde_json::from_str(&text).unwrap();
-    assert!(!documents.is_empty(), "no YAML in {ISTIO_DIR}");
+    assert!(!documents.is_empty(), "no YAML in {dir}");
     documents
 }
 
@@ -460,6 +465,24 @@ fn subset_of_cluster(cluster: &Value) -> String {
     let parts: Vec<&str> = cluster.as_str().unwrap().split('|').collect();
     assert_eq!(parts.len(), 4, "not an Istio subset cluster: {cluster}");
     parts[2].to_owned()
+}
+
+#[test]
+fn the_ramped_istio_plugin_replaces_the_sample_one_and_its_plugin_config_loads() {
+    let documents = yaml_documents("envoy/istio/ramped");
+    let (_, ramped) = the(&documents, "WasmPlugin");
+    let sample = istio_documents();
+    let (_, plugin) = the(&sample, "WasmPlugin");
+    assert_eq!(
+        ramped["metadata"], plugin["metadata"],
+        "the same resource, replaced"
+    );
+    let config = &ramped["spec"]["pluginConfig"];
+    let plan = switchyard::config::load(&serde_json::to_vec(config).unwrap())
+        .unwrap_or_else(|problems| panic!("the ramped pluginConfig is rejected: {problems:?}"));
+    let canary = plan.routes[0].canary.as_ref().unwrap();
+    assert!(matches!(canary.weight, switchyard::plan::Weight::Ramp(_)));
+    assert!(canary.guard.unwrap().measures_base());
 }
 
 #[test]
