@@ -5,7 +5,9 @@ Sends requests from simulated users to Envoy with Switchyard, then reads back wh
 the responses: the upstream that answered (its body), the decision (the `x-switchyard-decision`
 header, on with `debug`), and what the upstream received (`x-echo-*`); and from Envoy's stats, what
 the shadow upstream received. It prints each share beside the value the configuration asks for,
-pushes the second configuration with envoy/push-config, and does it all again.
+pushes the second configuration with envoy/push-config, and does it all again. Last, it pushes a
+canary ramp with short holds and shows the split at each step, then makes the canary's upstream
+slow (Envoy's fault filter, through the admin runtime) and shows the latency guard halting it.
 
 Python 3 standard library only; two threads, each with one keep-alive connection.
 """
@@ -426,6 +428,87 @@ def describe_push(before, after):
     return ", ".join(changes) or "no weight or colour changes"
 
 
+def send_batch(front, plan, threads):
+    """Every (user, method, path) of `plan`, over `threads` keep-alive connections."""
+    results = [[] for _ in range(threads)]
+    done = [[0] for _ in range(threads)]
+    workers = [threading.Thread(target=send_all, args=(front, plan[i::threads], done[i], results[i]),
+                                daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return [r for rs in results for r in rs]
+
+
+def gauge(admin, name, route):
+    """`<name>;route=<route>` from Envoy's stats (the filter's gauges are `wasmcustom.<name>`)."""
+    return stats(admin, f"wasmcustom.{name};route={route}").get(f"wasmcustom.{name};route={route}")
+
+
+def release_loop(args, users):
+    """Part 3: a ramp with short holds, the split at each step, then the latency guard halting
+    the canary once its upstream turns slow."""
+    config = json.load(open(args.ramp))
+    route = next(r for r in config["routes"] if "ramp" in r.get("canary", {}))
+    canary, name = route["canary"], route["name"]
+    ramp, guard = canary["ramp"], canary["guard"]
+    start = int(time.time()) + 3
+    ramp["start_at"] = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    weights = " → ".join(f"{s['weight']:g}%" for s in ramp["steps"])
+    holds = ", ".join(f"{s['hold_s']} s" for s in ramp["steps"] if "hold_s" in s)
+    print(f"\n== 3. push {args.ramp}: {name} canary ramps {weights} (holds {holds}) from "
+          f"{ramp['start_at']}, guarded on p{guard['latency']['quantile'] * 100:g} latency above "
+          f"{guard['latency']['max_ms']} ms over {guard['window_s']} s")
+    pushed = os.path.join(os.path.dirname(args.ecds_file), "..", "r3.json")
+    with open(pushed, "w") as f:
+        json.dump(config, f)
+    push = [os.path.join(HERE, "push-config"), "--quiet", "--file", args.ecds_file, "--wasm", args.wasm,
+            "--admin", args.admin, pushed]
+    if subprocess.run(push).returncode != 0:
+        raise SystemExit("demo: the push failed")
+
+    sample = users[:400]
+    key = lambda u: key_of(canary["sticky"], u)
+    seed = canary.get("seed", name)
+    print(f"  {'step':>4}  {'in force from':>13}  {'weight':>6}  {'users on the canary':>19}  "
+          f"{'predicted':>9}  gauges (step, weight)")
+    begins, checks = 0, [(0, 0, start - 2)]
+    for i, step in enumerate(ramp["steps"]):
+        checks.append((i + 1, step["weight"], start + begins + 1))
+        begins += step.get("hold_s", 0)
+    for step, weight, at in checks:
+        time.sleep(max(0.0, at - time.time()))
+        results = send_batch(args.front, [(u, "GET", "/checkout/cart") for u in sample], THREADS)
+        on = sum(r.decision.get("target") == "canary" for r in results)
+        predicted = sum(bucket(2, seed, key(u)) < weight / 100 for u in sample)
+        shown = (gauge(args.admin, "switchyard_canary_step", name),
+                 gauge(args.admin, "switchyard_canary_weight", name))
+        when = "before start" if step == 0 else f"+{at - 1 - start} s"
+        print(f"  {step:>4}  {when:>13}  {weight:>5g}%  {on:>6}/{len(sample)} = {pct(on / len(sample)):>6}  "
+              f"{pct(predicted / len(sample)):>9}  {shown}")
+
+    print(f"  -- checkout-v2 turns slow: Envoy's fault filter delays its answers by 400 ms")
+    modify = urllib.request.Request(f"{args.admin}/runtime_modify?fault.http.delay.fixed_delay_percent=100",
+                                    method="POST", data=b"")
+    urllib.request.urlopen(modify, timeout=5).read()
+    slow_at = time.monotonic()
+    halted_after = None
+    while halted_after is None and time.monotonic() - slow_at < guard["window_s"] + 10:
+        results = send_batch(args.front, [(u, "GET", "/checkout/cart") for u in random.sample(users, 32)], 8)
+        if any(r.decision.get("reason") == "guard" for r in results):
+            halted_after = time.monotonic() - slow_at
+    if halted_after is None:
+        raise SystemExit("demo: the guard did not halt the slow canary")
+    print(f"  halted {halted_after:.1f} s after the canary turned slow (bound: window_s {guard['window_s']} s "
+          f"+ 2 s); switchyard_canary_halted = {gauge(args.admin, 'switchyard_canary_halted', name)}, "
+          f"weight gauge = {gauge(args.admin, 'switchyard_canary_weight', name)}")
+    results = send_batch(args.front, [(u, "GET", "/checkout/cart") for u in sample], THREADS)
+    served = Counter(r.served_by for r in results)
+    reasons = Counter(r.decision.get("reason") for r in results)
+    print(f"  then {len(results)} requests: served by {dict(served)}, reasons {dict(reasons)}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--front", default="http://127.0.0.1:10000")
@@ -436,6 +519,8 @@ def main():
     p.add_argument("--requests", type=int, default=6000, help="per configuration")
     p.add_argument("before", help="the configuration Envoy started with")
     p.add_argument("after", help="the configuration to push")
+    p.add_argument("ramp", nargs="?", help="a configuration with a ramp and a latency guard to push last "
+                                           "(its start_at is set to 3 s from now)")
     args = p.parse_args()
 
     before = json.load(open(args.before))
@@ -466,6 +551,9 @@ def main():
     seen_after = canary_users(after, by_route)
     stickiness(after, seen_after)
     moved(before, after, seen_before, seen_after)
+
+    if args.ramp:
+        release_loop(args, users)
 
 
 if __name__ == "__main__":

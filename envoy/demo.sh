@@ -70,7 +70,8 @@ Switchyard demo: Envoy $version (pid $envoy_pid, 2 workers) with dist/switchyard
 EOF
 
 python3 envoy/demo.py --front "$FRONT" --admin "$ADMIN" \
-  --ecds-file "$run/ecds/switchyard.yaml" --wasm "$WASM" envoy/demo/r1.json envoy/demo/r2.json
+  --ecds-file "$run/ecds/switchyard.yaml" --wasm "$WASM" envoy/demo/r1.json envoy/demo/r2.json \
+  envoy/demo/r3.json
 
 # What the filter logged about the configurations it applied (one line per VM: Envoy configures a
 # throwaway VM first, then one per worker).

@@ -220,7 +220,7 @@ fn every_envoy_config_in_envoy_passes_validate_mode_the_ecds_resource_loaded_inl
 #[test]
 fn validate_mode_judges_the_plugin_configuration_so_the_demo_configurations_pass_and_a_bad_one_fails()
  {
-    for name in ["r1", "r2"] {
+    for name in ["r1", "r2", "r3"] {
         let (ok, said) = validate_text(
             &format!("{name}.yaml"),
             &ecds_inline(Some(&demo_config(name))),
