@@ -197,7 +197,7 @@ struct Ms(u64);
 
 impl fmt::Display for Ms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tenths = (self.0 + 50) / 100;
+        let tenths = self.0.saturating_add(50) / 100;
         match tenths % 10 {
             0 => write!(f, "{} ms", tenths / 10),
             d => write!(f, "{}.{d} ms", tenths / 10),

@@ -1,7 +1,8 @@
-//! What a proxy shows of its canaries' weights: the gauges `switchyard_canary_weight` (the weight
-//! in force, in hundredths of a percent; 0 while halted) and `switchyard_canary_step` (0 before a
-//! ramp starts, `i + 1` while step `i` is in force), kept current each second; and one log line
-//! per proxy when a ramp changes step. Which worker logs is settled in shared data under the
+//! What a proxy shows of the weights of its ramped or guarded canaries (the release loop; a fixed,
+//! unguarded weight is in the configuration, and a table of 10,000 such routes defines no gauge):
+//! the gauges `switchyard_canary_weight` (the weight in force, in hundredths of a percent; 0
+//! while halted) and `switchyard_canary_step` (0 before a ramp starts, `i + 1` while step `i` is
+//! in force), kept current each second; and one log line per proxy when a ramp changes step. Which worker logs is settled in shared data under the
 //! route's key (`switchyard.ramp.<route>`, whose value names the revision and the step), so the
 //! keys stay as many as the ramped routes, whatever the number of pushes.
 
@@ -28,7 +29,11 @@ impl Canaries {
     pub fn new(plan: &Plan) -> Canaries {
         let routes = (0u32..)
             .zip(&plan.routes)
-            .filter(|(_, r)| r.canary.is_some())
+            .filter(|(_, r)| {
+                r.canary
+                    .as_ref()
+                    .is_some_and(|c| c.guard.is_some() || matches!(c.weight, Weight::Ramp(_)))
+            })
             .map(|(route, _)| Shown {
                 route,
                 shown: Cell::new(None),

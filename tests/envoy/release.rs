@@ -15,7 +15,7 @@ const STABLE: &str = "checkout-v1";
 const CANARY: &str = "checkout-v2";
 
 /// Seconds each ramp step but the last is held.
-const HOLD_S: u64 = 4;
+const HOLD_S: u64 = 5;
 
 fn ramp_config(revision: &str, start_at: &str) -> String {
     format!(
@@ -30,42 +30,44 @@ fn ramp_config(revision: &str, start_at: &str) -> String {
 #[tokio::test]
 async fn a_ramp_with_short_holds_moves_users_to_the_canary_step_by_step_by_the_clock() {
     let upstreams = Upstreams::start().await;
-    // A whole second 3 s from now, so that the instant in the configuration is exact.
+    // Envoy starts (after any other test's Envoy is gone) with the ramp far ahead, then gets it
+    // pushed to start at a whole second 4 s from now, so that the instant is exact.
+    let later = ramp_config("ramp-r0", "2099-01-01T00:00:00Z");
+    let envoy = Envoy::start(&upstreams, Filter::Ecds(&later)).await;
     let now_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let start = UNIX_EPOCH + Duration::from_secs(now_s + 3);
+    let start = UNIX_EPOCH + Duration::from_secs(now_s + 4);
     let config = ramp_config("ramp-r1", &crate::rfc3339::rfc3339(start));
-    let envoy = Envoy::start(&upstreams, Filter::Static(Some(&config))).await;
+    assert_eq!(envoy.push(&config).await, crate::harness::Verdict::Applied);
+    envoy
+        .settle(&Req::get("/checkout/cart").user("settle"), "ramp-r1", 6)
+        .await;
     let started = Instant::now() + start.duration_since(SystemTime::now()).unwrap_or_default();
 
     let people = users(200);
     let mut in_canary = vec![false; people.len()];
-    // Each step is checked from 1 s after it begins (step 0: 2 s before the start), well inside
-    // its hold.
-    let hold = HOLD_S as i64;
-    for (step, weight, offset_s) in [
-        (0, 0, -2),
-        (1, 1_000, 1),
-        (2, 5_000, hold + 1),
-        (3, 10_000, 2 * hold + 1),
+    // Each step is checked from 1 s after it begins (step 0: 2 s before the start), and every
+    // answer must be in before the step ends.
+    let hold = Duration::from_secs(HOLD_S);
+    let second = Duration::from_secs(1);
+    for (step, weight, from, until) in [
+        (0, 0, started - 2 * second, started),
+        (1, 1_000, started + second, started + hold),
+        (2, 5_000, started + hold + second, started + 2 * hold),
+        (3, 10_000, started + 2 * hold + second, started + 3 * hold),
     ] {
-        let at = if offset_s < 0 {
-            started - Duration::from_secs(offset_s.unsigned_abs())
-        } else {
-            started + Duration::from_secs(offset_s as u64)
-        };
-        sleep_until(at.into()).await;
+        assert!(Instant::now() <= from, "step {step}: the test is late");
+        sleep_until(from.into()).await;
         let reqs: Vec<Req> = people
             .iter()
             .map(|uid| Req::get("/checkout/cart").user(uid))
             .collect();
         let responses = envoy.send_all(&reqs, 4).await;
-        let elapsed = Instant::now().saturating_duration_since(at);
         assert!(
-            elapsed < Duration::from_secs(HOLD_S - 2),
-            "step {step}: the requests took {elapsed:?}, leaving the step's hold"
+            Instant::now() < until,
+            "step {step}: the answers came in after the step ended"
         );
         for (i, (uid, response)) in people.iter().zip(&responses).enumerate() {
             let expected = bucket_v2_basis_points("checkout", uid.as_bytes()) < weight;
