@@ -95,7 +95,7 @@ fn clusters_of_checkout(vms: &mut [Vm]) -> Vec<String> {
 /// Each worker's once-a-second tick, twice over: the first round hands every worker's counts to
 /// the shared window (the last hand-over judges them all), the second lets every worker learn
 /// what was decided.
-fn hand_over(vms: &mut [Vm]) {
+pub(crate) fn hand_over(vms: &mut [Vm]) {
     for _ in 0..2 {
         for vm in vms.iter_mut() {
             vm.tick();
@@ -112,7 +112,7 @@ fn halted_value(revision: &str) -> Vec<u8> {
     value
 }
 
-fn warnings(vms: &[Vm]) -> Vec<String> {
+pub(crate) fn warnings(vms: &[Vm]) -> Vec<String> {
     vms.iter()
         .flat_map(|vm| vm.logs_at(LogLevel::Warn))
         .map(str::to_owned)

@@ -3,18 +3,10 @@
 //! latency guard halts a canary on simulated response times, absolute and relative to stable,
 //! with the counts of several workers adding up.
 
+use crate::guard::{hand_over, warnings};
 use crate::host::{Host, LogLevel, SWITCHYARD, Vm};
 use std::time::Duration;
 use switchyard::hash::bucket_v2_basis_points;
-
-/// Every worker's tick, twice: counts handed over, then every worker learns what was decided.
-fn hand_over(vms: &mut [Vm]) {
-    for _ in 0..2 {
-        for vm in vms.iter_mut() {
-            vm.tick();
-        }
-    }
-}
 
 fn workers(host: &Host, config: &str, n: usize) -> Vec<Vm> {
     (0..n)
@@ -136,13 +128,6 @@ fn halted(host: &Host) -> bool {
     host.gauge("switchyard_canary_halted;route=ranker") == Some(1)
 }
 
-fn warned(vms: &[Vm]) -> Vec<String> {
-    vms.iter()
-        .flat_map(|vm| vm.logs_at(LogLevel::Warn))
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn a_canary_slower_than_max_ms_is_halted_and_one_below_it_is_not() {
     let host = Host::new(&SWITCHYARD);
@@ -158,7 +143,7 @@ fn a_canary_slower_than_max_ms_is_halted_and_one_below_it_is_not() {
     answers(&host, &mut vms, "always", 5, 900);
     hand_over(&mut vms);
     assert!(halted(&host), "p90 is now 900 ms");
-    let warnings = warned(&vms);
+    let warnings = warnings(&vms);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     // The first worker's hand-over (3 of the 5 slow answers) already tips it; 900 ms reads as
     // its histogram bin's upper bound, within 10 %.
@@ -201,7 +186,7 @@ fn a_canary_slower_than_max_ratio_times_stable_is_halted_but_not_when_both_are_e
     answers(&slower, &mut vms, "always", 30, 200);
     hand_over(&mut vms);
     assert!(halted(&slower), "200 ms against stable's 100 ms");
-    let warnings = warned(&vms);
+    let warnings = warnings(&vms);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].contains("p99 latency") && warnings[0].contains("above 1.5 × stable's"),
