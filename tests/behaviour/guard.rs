@@ -240,41 +240,6 @@ fn only_a_configuration_with_another_revision_resumes_the_canary() {
 }
 
 #[test]
-fn a_thousand_revisions_leave_shared_data_as_large_as_one() {
-    let host = Host::new(&SWITCHYARD);
-    let mut vms = workers(&host, "r0");
-    let mut sizes = Vec::new();
-    for revision in 0..1_000 {
-        let revision = format!("r{revision:03}");
-        for vm in &mut vms {
-            assert!(vm.configure(config(&revision)));
-        }
-        // Every other revision is halted, the rest only counted.
-        traffic(
-            &mut vms,
-            10,
-            if revision.ends_with(['0', '2', '4', '6', '8']) {
-                10
-            } else {
-                0
-            },
-        );
-        hand_over(&mut vms);
-        sizes.push(host.shared_data_size());
-    }
-    let (keys, bytes) = sizes[1];
-    assert!(keys <= 2, "{keys} keys");
-    assert!(
-        sizes
-            .iter()
-            .all(|&(k, b)| k == keys && b.abs_diff(bytes) <= 2),
-        "shared data grew: {:?} … {:?}",
-        &sizes[..3],
-        &sizes[sizes.len() - 3..]
-    );
-}
-
-#[test]
 fn stable_traffic_and_unguarded_canaries_are_untouched() {
     let host = Host::new(&SWITCHYARD);
     let mut vms = workers(&host, "g1");

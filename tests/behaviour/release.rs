@@ -257,3 +257,90 @@ fn stable_answers_are_not_timed_without_max_ratio() {
         "nothing to count: stable is not measured"
     );
 }
+
+/// A ramped canary with a guard on 5xx and on latency against stable: every kind of shared
+/// counting (the window's slots, both sides' histograms, the ramp's step).
+fn everything(revision: &str, start_at: &str) -> String {
+    format!(
+        r#"{{"revision": "{revision}", "overrides": {{"from": "anyone"}}, "routes": [{{"name": "ranker",
+            "stable": "ranker-v1",
+            "canary": {{"cluster": "ranker-v2", "force": {{"header": "x-canary"}},
+              "ramp": {{"start_at": "{start_at}", "steps": [{{"weight": 10, "hold_s": 1}}, {{"weight": 50}}]}},
+              "guard": {{"window_s": 600, "min_requests": 10, "max_error_rate": 0.5,
+                "latency": {{"max_ms": 250, "max_ratio": 2}}}}}}}}]}}"#
+    )
+}
+
+#[test]
+fn a_thousand_revisions_leave_shared_data_as_large_as_one() {
+    let host = Host::new(&SWITCHYARD);
+    let start_at = instant(&host, 0);
+    let mut vms = workers(&host, &everything("r000", &start_at), 2);
+    let mut sizes = Vec::new();
+    for revision in 0..1_000 {
+        let revision = format!("r{revision:03}");
+        for vm in &mut vms {
+            assert!(vm.configure(everything(&revision, &start_at)));
+        }
+        // Both sides answer, with latencies over several histogram bins; every other revision's
+        // canary is slow enough to be halted.
+        let slow = if revision.ends_with(['0', '2', '4', '6', '8']) {
+            300
+        } else {
+            20
+        };
+        answers(&host, &mut vms, "never", 10, 10);
+        answers(&host, &mut vms, "always", 10, slow);
+        hand_over(&mut vms);
+        assert_eq!(halted(&host), slow == 300, "revision {revision}");
+        sizes.push(host.shared_data_size());
+    }
+    // Two keys, and values that depend on this revision's counts only (a slot or two, a few
+    // histogram bins): what the last 500 revisions leave is no larger than what the first 500 did.
+    assert!(
+        sizes.iter().all(|&(keys, _)| keys == 2),
+        "{:?}",
+        &sizes[..3]
+    );
+    let largest = |range: &[(usize, usize)]| range.iter().map(|&(_, b)| b).max().unwrap();
+    let (first, last) = sizes.split_at(500);
+    assert!(
+        largest(last) <= largest(first) && largest(first) < 256,
+        "shared data grew: at most {} bytes, then {}",
+        largest(first),
+        largest(last)
+    );
+}
+
+#[test]
+fn a_halted_ramp_stays_at_weight_zero_until_another_revision() {
+    let host = Host::new(&SWITCHYARD);
+    let start_at = instant(&host, 0);
+    let mut vms = workers(&host, &everything("h1", &start_at), 2);
+    hand_over(&mut vms);
+    assert_eq!(
+        host.gauge("switchyard_canary_weight;route=ranker"),
+        Some(1_000)
+    );
+    answers(&host, &mut vms, "always", 10, 400);
+    hand_over(&mut vms);
+    assert!(halted(&host));
+    for _ in 0..3 {
+        // Past the last step's start: the ramp would be at 50 %.
+        host.clock().advance(Duration::from_secs(5));
+        hand_over(&mut vms);
+        assert_eq!(host.gauge("switchyard_canary_weight;route=ranker"), Some(0));
+        assert_eq!(host.gauge("switchyard_canary_step;route=ranker"), Some(2));
+        assert_eq!(side_of_forced(&mut vms[0]), "stable");
+    }
+    for vm in &mut vms {
+        assert!(vm.configure(everything("h2", &start_at)));
+    }
+    hand_over(&mut vms);
+    assert!(!halted(&host));
+    assert_eq!(
+        host.gauge("switchyard_canary_weight;route=ranker"),
+        Some(5_000)
+    );
+    assert_eq!(side_of_forced(&mut vms[1]), "canary");
+}
