@@ -315,15 +315,16 @@ impl Window {
         (canary_us as f64 > ratio * base_us as f64).then(|| halt(Limit::Ratio { ratio, base_us }))
     }
 
-    /// The shared encoding, tagged with `revision`: a format byte, a flag byte, the revision,
-    /// then each slot's number and both sides (answers, 5xx, then (bin, count) pairs), all
-    /// little-endian.
-    pub fn encode(&self, revision: &str) -> Vec<u8> {
+    /// The shared encoding, tagged with `revision` and when this worker applied it
+    /// (`applied_ms`): a format byte, a flag byte, the revision, the instant, then each slot's
+    /// number and both sides (answers, 5xx, then (bin, count) pairs), all little-endian.
+    pub fn encode(&self, revision: &str, applied_ms: i64) -> Vec<u8> {
         let mut out = vec![FORMAT, u8::from(self.halted)];
         let revision = revision.as_bytes();
         let revision = revision.get(..usize::from(u16::MAX)).unwrap_or(revision);
         out.extend_from_slice(&(revision.len() as u16).to_le_bytes());
         out.extend_from_slice(revision);
+        out.extend_from_slice(&applied_ms.to_le_bytes());
         out.push(u8::try_from(self.slots.len()).unwrap_or(u8::MAX));
         for slot in self.slots.iter().take(usize::from(u8::MAX)) {
             out.extend_from_slice(&slot.number.to_le_bytes());
@@ -340,18 +341,26 @@ impl Window {
         out
     }
 
-    /// The window `bytes` hold for `revision`: empty when they hold another revision's (or
-    /// nothing); the halt kept but the counts dropped when they are damaged.
-    pub fn decode(bytes: &[u8], revision: &str) -> Window {
+    /// The window `bytes` hold for `revision`, applied by this worker at `applied_ms`, and whose
+    /// it is. Another revision's counts are not ours: empty, and [`Owner::Newer`] when that
+    /// revision was applied later (a push this worker has yet to see). Damaged counts are
+    /// dropped, the halt kept.
+    pub fn decode(bytes: &[u8], revision: &str, applied_ms: i64) -> (Window, Owner) {
         let mut r = Bytes(bytes);
         let header = (|| {
             (r.u8()? == FORMAT).then_some(())?;
             let halted = r.u8()? & 1 != 0;
             let len = usize::from(u16::from_le_bytes(r.array()?));
-            (r.take(len)? == revision.as_bytes()).then_some(halted)
+            let theirs = r.take(len)? == revision.as_bytes();
+            let applied = i64::from_le_bytes(r.array()?);
+            Some((halted, theirs, applied))
         })();
-        let Some(halted) = header else {
-            return Window::default();
+        let halted = match header {
+            Some((halted, true, _)) => halted,
+            Some((_, false, applied)) if applied > applied_ms => {
+                return (Window::default(), Owner::Newer);
+            }
+            _ => return (Window::default(), Owner::Older),
         };
         let slots = (|| {
             let mut slots = Vec::new();
@@ -367,15 +376,28 @@ impl Window {
             }
             slots.is_sorted_by_key(|s| s.number).then_some(slots)
         })();
-        Window {
+        let window = Window {
             halted,
             slots: slots.unwrap_or_default(),
-        }
+        };
+        (window, Owner::Ours)
     }
 }
 
+/// Whose counts a shared value holds, as a worker sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// This worker's revision: its counts add to them.
+    Ours,
+    /// Nobody's, or a revision applied before this worker's: counting starts afresh over it.
+    Older,
+    /// A revision applied after this worker's, which is still to see that push: left alone, so
+    /// that a worker a push has not reached yet never resets the newer revision's window.
+    Newer,
+}
+
 /// The encoding's format: a value written by another version of the filter counts afresh.
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 
 struct Bytes<'a>(&'a [u8]);
 
@@ -496,13 +518,23 @@ mod tests {
         w.record(&guard, 100, Side::Canary, true, Some(1500));
         w.record(&guard, 103, Side::Base, false, Some(90));
         w.halted = true;
-        let bytes = w.encode("r1");
-        assert_eq!(Window::decode(&bytes, "r1"), w);
-        assert_eq!(Window::decode(&bytes, "r2"), Window::default());
-        let damaged = Window::decode(&bytes[..bytes.len() - 3], "r1");
+        let bytes = w.encode("r1", 1_000);
+        assert_eq!(Window::decode(&bytes, "r1", 5), (w.clone(), Owner::Ours));
+        let fresh = (Window::default(), Owner::Older);
+        assert_eq!(
+            Window::decode(&bytes, "r2", 2_000),
+            fresh,
+            "r1 was applied before r2"
+        );
+        assert_eq!(
+            Window::decode(&bytes, "r0", 500),
+            (Window::default(), Owner::Newer),
+            "a worker still on an older revision leaves r1's window alone"
+        );
+        let damaged = Window::decode(&bytes[..bytes.len() - 3], "r1", 0).0;
         assert!(damaged.halted && damaged.is_empty());
-        assert_eq!(Window::decode(&[], "r1"), Window::default());
-        assert_eq!(Window::decode(&[9, 1, 0, 0], ""), Window::default());
+        assert_eq!(Window::decode(&[], "r1", 0), fresh);
+        assert_eq!(Window::decode(&[9, 1, 0, 0], "", 0), fresh);
     }
 
     #[test]

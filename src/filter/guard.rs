@@ -4,12 +4,14 @@
 //! learns from it whether another worker has halted the canary. Answering costs no host call.
 //!
 //! The key is the route's, `switchyard.guard.<route>`, and the value names the revision it counts
-//! for: another revision reuses the key and counts afresh, so shared data stays as large as the
-//! guarded routes, whatever the number of pushes. The same revision pushed again stays halted.
+//! for and when it was applied: another revision reuses the key and counts afresh, so shared data
+//! stays as large as the guarded routes, whatever the number of pushes, while a worker that a push
+//! has not reached yet leaves the newer revision's window alone. The same revision pushed again
+//! stays halted.
 
 use super::host::{self, CAS_MISMATCH, NOT_FOUND};
 use super::metrics;
-use crate::engine::guard::{Side, Window};
+use crate::engine::guard::{Owner, Side, Window};
 use crate::plan::{Base, Plan};
 use std::cell::{Cell, RefCell};
 
@@ -21,6 +23,8 @@ const CAS_ATTEMPTS: u32 = 8;
 #[derive(Default)]
 pub struct Guards {
     routes: Vec<(u32, Guarded)>,
+    /// When this worker applied the plan (proxy clock, ms): orders revisions in shared data.
+    applied_ms: i64,
 }
 
 struct Guarded {
@@ -33,7 +37,7 @@ struct Guarded {
 }
 
 impl Guards {
-    pub fn new(plan: &Plan) -> Guards {
+    pub fn new(plan: &Plan, applied_ms: i64) -> Guards {
         let mut routes = Vec::new();
         for (number, route) in (0u32..).zip(&plan.routes) {
             if route.canary.as_ref().is_some_and(|c| c.guard.is_some()) {
@@ -46,7 +50,7 @@ impl Guards {
                 routes.push((number, guarded));
             }
         }
-        Guards { routes }
+        Guards { routes, applied_ms }
     }
 
     fn get(&self, route: u32) -> Option<&Guarded> {
@@ -103,7 +107,12 @@ impl Guards {
                     Err(NOT_FOUND) => Default::default(),
                     Err(_) => break,
                 };
-                let mut window = Window::decode(&value, &plan.revision);
+                let (mut window, owner) = Window::decode(&value, &plan.revision, self.applied_ms);
+                // A push this worker has not seen yet: its counts belong to a revision that is
+                // going away.
+                if owner == Owner::Newer {
+                    break;
+                }
                 if window.halted {
                     g.halted.set(true);
                     metrics::canary_halted(&r.name, true);
@@ -115,7 +124,8 @@ impl Guards {
                 window.merge(&guard, &pending, now_s);
                 let halt = window.verdict(&guard, now_s);
                 window.halted = halt.is_some();
-                match host::set_shared_data(&g.key, &window.encode(&plan.revision), cas) {
+                let value = window.encode(&plan.revision, self.applied_ms);
+                match host::set_shared_data(&g.key, &value, cas) {
                     Ok(()) => {
                         if let Some(halt) = halt {
                             g.halted.set(true);
@@ -149,7 +159,10 @@ impl Guards {
         for &(route, ref g) in &self.routes {
             // The same revision pushed again finds its halt in shared data.
             let value = host::get_shared_data(&g.key).map(|(v, _)| v);
-            let halted = value.is_ok_and(|v| Window::decode(&v, &plan.revision).halted);
+            let halted = value.is_ok_and(|v| {
+                let (window, owner) = Window::decode(&v, &plan.revision, self.applied_ms);
+                owner == Owner::Ours && window.halted
+            });
             g.halted.set(halted);
             if let Some(name) = route_name(plan, route) {
                 metrics::canary_halted(name, halted);

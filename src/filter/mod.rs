@@ -47,7 +47,7 @@ struct Active {
 impl Active {
     fn new(plan: Plan) -> Rc<Active> {
         Rc::new(Active {
-            guards: Guards::new(&plan),
+            guards: Guards::new(&plan, now_ms()),
             canaries: Canaries::new(&plan),
             plan,
             metrics: PlanMetrics::default(),

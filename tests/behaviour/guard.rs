@@ -105,9 +105,10 @@ pub(crate) fn hand_over(vms: &mut [Vm]) {
 
 /// The shared value that says `revision`'s canary is halted, as another worker writes it.
 fn halted_value(revision: &str) -> Vec<u8> {
-    let mut value = vec![2, 1];
+    let mut value = vec![3, 1];
     value.extend((revision.len() as u16).to_le_bytes());
     value.extend(revision.as_bytes());
+    value.extend(0_i64.to_le_bytes());
     value.push(0);
     value
 }
@@ -237,6 +238,35 @@ fn only_a_configuration_with_another_revision_resumes_the_canary() {
         "the new revision counts afresh under the same key"
     );
     assert_eq!(clusters_of_checkout(&mut vms), ["checkout-v2"; 3]);
+}
+
+#[test]
+fn a_worker_that_a_push_has_not_reached_yet_leaves_the_new_revisions_window_alone() {
+    let host = Host::new(&SWITCHYARD);
+    let mut vms = workers(&host, "g1");
+    // The push of g2 reaches the first worker; the others still serve g1 for a moment.
+    host.clock().advance(Duration::from_millis(10));
+    assert!(vms[0].configure(config("g2")));
+    traffic(&mut vms[..1], 10, 10);
+    vms[0].tick();
+    assert_eq!(
+        clusters_of_checkout(&mut vms[..1]),
+        ["checkout-v1"],
+        "g2 is halted"
+    );
+    // g1's workers answer and hand over: their counts go nowhere, g2's halt stays.
+    traffic(&mut vms[1..], 10, 0);
+    hand_over(&mut vms[1..]);
+    let (value, _) = host.shared_data(KEY).expect("g2's window");
+    assert!(value.windows(2).any(|w| w == b"g2"), "g1 wrote over g2");
+    for vm in &mut vms[1..] {
+        assert!(vm.configure(config("g2")));
+    }
+    assert_eq!(
+        clusters_of_checkout(&mut vms),
+        ["checkout-v1"; 3],
+        "every worker on g2 finds it halted"
+    );
 }
 
 #[test]
