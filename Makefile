@@ -171,7 +171,7 @@ target/bench/switchyard-named.wasm: $(SOURCES)
 	$(call build-wasm,.,switchyard,$@,-g --strip-dwarf --strip-producers)
 	@mv $@.tmp $@
 
-demo: $(WASM) envoy ## Real Envoy with the filter and demo upstreams on loopback, a live push
+demo: $(WASM) envoy ## Real Envoy with the filter and demo upstreams on loopback: live pushes, a ramp, a guard halting a slow canary
 	@ENVOY=$(ENVOY) envoy/demo.sh
 
 push: $(WASM) envoy ## Check a configuration and push it to Envoy over ECDS: make push CONFIG=file.json
