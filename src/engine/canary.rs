@@ -25,10 +25,7 @@ pub fn choose(
     {
         return always.then_some(Reason::Forced);
     }
-    let weight = match &canary.weight {
-        Weight::Fixed(weight) => *weight,
-        Weight::Ramp(ramp) => in_force(ramp, env.now_ms()).weight,
-    };
+    let weight = weight_at(&canary.weight, || env.now_ms()).weight;
     match request.key(&canary.sticky) {
         Some(key) => under_share(weight, || hash::bucket_v2_basis_points(&canary.seed, &key))
             .then_some(Reason::Sticky),
@@ -60,13 +57,14 @@ pub fn in_force(ramp: &Ramp, now_ms: i64) -> InForce {
     }
 }
 
-/// The weight in force for a canary at `now_ms`, fixed or ramped.
-pub fn weight_at(weight: &Weight, now_ms: i64) -> InForce {
+/// The weight in force for a canary, fixed or ramped; the clock (`now_ms`) is read only for a
+/// ramp, so that a fixed weight costs a request no host call.
+pub fn weight_at(weight: &Weight, now_ms: impl FnOnce() -> i64) -> InForce {
     match weight {
         Weight::Fixed(weight) => InForce {
             step: 0,
             weight: *weight,
         },
-        Weight::Ramp(ramp) => in_force(ramp, now_ms),
+        Weight::Ramp(ramp) => in_force(ramp, now_ms()),
     }
 }

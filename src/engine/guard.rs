@@ -81,7 +81,7 @@ impl Counts {
 
     /// The `quantile` of the latencies counted, as its bin's upper bound; None without any.
     pub fn quantile_us(&self, quantile: f64) -> Option<u64> {
-        let total: u64 = self.latency.iter().map(|&(_, n)| u64::from(n)).sum();
+        let total = self.latency_answers();
         let rank = ((quantile * total as f64).ceil() as u64).clamp(1, total.max(1));
         let mut seen = 0;
         for &(bin, n) in &self.latency {

@@ -53,7 +53,7 @@ impl Canaries {
             else {
                 continue;
             };
-            let mut now = weight_at(&canary.weight, now_ms);
+            let mut now = weight_at(&canary.weight, || now_ms);
             if guards.halted(s.route) {
                 now.weight = 0;
             }

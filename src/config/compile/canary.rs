@@ -187,7 +187,8 @@ impl Compiler {
         at: &Path<'_>,
         latency: &config::LatencyGuard,
     ) -> Option<plan::LatencyGuard> {
-        if latency.max_ms.is_none() && latency.max_ratio.is_none() {
+        let neither = latency.max_ms.is_none() && latency.max_ratio.is_none();
+        if neither {
             self.problem(at, "give max_ms, max_ratio, or both");
         }
         let quantile_at = Path::Key(at, "quantile");
@@ -229,7 +230,7 @@ impl Compiler {
             }
             None => Some(None),
         };
-        if latency.max_ms.is_none() && latency.max_ratio.is_none() {
+        if neither {
             return None;
         }
         Some(plan::LatencyGuard {
