@@ -30,6 +30,7 @@ pub mod config;
 pub mod engine;
 pub mod filter;
 pub mod hash;
+pub mod json;
 pub mod plan;
 pub mod random;
 pub mod request;

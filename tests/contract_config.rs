@@ -78,7 +78,16 @@ fn everything() -> Value {
                     "percent": 25,
                     "key": ["header:x-user-id"],
                     "seed": "checkout-mirror",
-                    "methods": ["GET", "HEAD"]
+                    "methods": ["GET", "HEAD"],
+                    "compare": {
+                        "timeout_ms": 500,
+                        "max_body_bytes": 4096,
+                        "fields": ["/prediction/label", "/prediction/score"],
+                        "tolerance": 0.001,
+                        "headers": ["content-type"],
+                        "noise_cluster": "checkout-v1-b",
+                        "log_per_s": 2
+                    }
                 }
             },
             {
@@ -277,7 +286,7 @@ fn a_configuration_with_several_problems_reports_all_of_them() {
     assert_eq!(
         problems(&config),
         [
-            "routes[4].shadow.wieght: unknown field `wieght`, expected one of `cluster`, `percent`, `key`, `seed`, `methods`",
+            "routes[4].shadow.wieght: unknown field `wieght`, expected one of `cluster`, `percent`, `key`, `seed`, `methods`, `compare`",
             "debgu: unknown field `debgu`, expected one of `revision`, `debug`, `headers`, `overrides`, `telemetry`, `routes`",
             "overrides.tokens[0]: must be at least 16 characters (value not shown)",
             "overrides.source_cidrs[0]: `10.0.0.1/8` has host bits set after the first 8 bits; did you mean `10.0.0.0/8`?, got \"10.0.0.1/8\"",
@@ -385,7 +394,20 @@ fn an_unknown_field_is_refused_at_every_nesting_level() {
         (
             "/routes/0/shadow",
             "routes[0].shadow.",
-            &["cluster", "percent", "key", "seed", "methods"],
+            &["cluster", "percent", "key", "seed", "methods", "compare"],
+        ),
+        (
+            "/routes/0/shadow/compare",
+            "routes[0].shadow.compare.",
+            &[
+                "timeout_ms",
+                "max_body_bytes",
+                "fields",
+                "tolerance",
+                "headers",
+                "noise_cluster",
+                "log_per_s",
+            ],
         ),
         (
             "/routes/1/blue_green",

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["filter"],
     &["config", "engine"],
     &["plan"],
-    &["request", "hash", "cidr", "time", "random"],
+    &["request", "hash", "cidr", "time", "random", "json"],
 ];
 
 fn layer(module: &str) -> usize {

@@ -10,8 +10,8 @@
 #[macro_use]
 mod read;
 mod compile;
-mod json;
 
+pub(crate) use crate::json::Path;
 pub use compile::compile;
 pub use read::{MAX_CONFIG_BYTES, Parsed, parse};
 
@@ -41,26 +41,6 @@ pub fn load(bytes: &[u8]) -> Result<crate::plan::Plan, Vec<Problem>> {
     let mut problems = parsed.problems;
     problems.append(&mut news);
     Err(problems)
-}
-
-/// Where a value is, as a chain of borrowed links: free to build while descending, rendered as
-/// `routes[2].canary.weight` (or `$`) only when something is wrong.
-#[derive(Clone, Copy)]
-enum Path<'a> {
-    Root,
-    Key(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
-}
-
-impl Path<'_> {
-    fn render(&self) -> String {
-        match self {
-            Path::Root => "$".into(),
-            Path::Key(Path::Root, key) => (*key).into(),
-            Path::Key(parent, key) => format!("{}.{key}", parent.render()),
-            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
-        }
-    }
 }
 
 /// One thing wrong with a configuration, at a JSON path such as `routes[2].canary.weight`.
@@ -465,23 +445,50 @@ contract! {
         /// Methods mirrored; defaults to `GET`, `HEAD`, `OPTIONS`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub methods: Option<Vec<String>>,
+        /// Compare the shadow's answers with the live ones: the filter then sends the copy
+        /// itself, and writes no shadow header.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub compare: Option<Compare>,
     }
 }
 
-/// A string for a problem message, quoted and escaped as in JSON. (Not `{:?}`: its Unicode
-/// tables would be most of the weight of the messages in the module.)
+contract! {
+    #[derive(Default)]
+    pub struct Compare {
+        /// 1 to 60,000; no shadow answer by then counts as `timeout`. Default 1,000.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 60000)))]
+        pub timeout_ms: Option<u32>,
+        /// 0 to 1,048,576; a request or response body above it is not compared (`skipped`).
+        /// Default 65,536.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 1048576)))]
+        pub max_body_bytes: Option<u32>,
+        /// JSON Pointers (RFC 6901) compared in both bodies; without them the bodies must be
+        /// byte-equal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub fields: Option<Vec<String>>,
+        /// Absolute tolerance for numbers, at least 0. Default 0.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 0)))]
+        pub tolerance: Option<f64>,
+        /// Response header names whose values must also be equal.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub headers: Vec<String>,
+        /// Another instance of the live version: fields that differ between it and the live
+        /// answer are noise, not mismatches.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub noise_cluster: Option<String>,
+        /// Mismatch log lines per second per worker, 0 to 1,000; 0 logs none. Default 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 1000)))]
+        pub log_per_s: Option<u32>,
+    }
+}
+
+/// A string for a problem message, quoted and escaped as in JSON.
 pub(crate) fn q(s: &str) -> impl fmt::Display + '_ {
-    fmt::from_fn(move |f| {
-        f.write_str("\"")?;
-        for c in s.chars() {
-            match c {
-                '"' | '\\' => write!(f, "\\{c}")?,
-                c if c.is_control() => write!(f, "\\u{:04x}", u32::from(c))?,
-                c => write!(f, "{c}")?,
-            }
-        }
-        f.write_str("\"")
-    })
+    crate::json::quoted(s)
 }
 
 /// A number for a problem message, written as JSON writes it. (Not `{}`: `f64`'s own formatting

@@ -5,8 +5,8 @@
 //! [`contract!`] macro declares each type once and gives it both this reader and serde's derive
 //! (the JSON Schema's source); a test checks that the two agree on every document.
 
-use super::json::{self, Json, Member};
 use super::{Config, Path, Problem};
+use crate::json::{self, Json, Member};
 
 /// Largest configuration accepted, in bytes. Far above a 10,000-route config (about 2 MB).
 pub const MAX_CONFIG_BYTES: usize = 16 << 20;
@@ -235,7 +235,7 @@ macro_rules! contract {
         impl read::Read for $type {
             fn read(
                 r: &mut read::Reader,
-                value: &json::Json,
+                value: &$crate::json::Json,
                 at: &Path<'_>,
             ) -> Option<Self> {
                 let object = read::Object::new(r, value, at)?;
@@ -276,12 +276,12 @@ macro_rules! contract_enum {
         impl read::Read for $type {
             fn read(
                 r: &mut read::Reader,
-                value: &json::Json,
+                value: &$crate::json::Json,
                 at: &Path<'_>,
             ) -> Option<Self> {
                 match value {
-                    $(json::Json::String(s) if s == $json => Some($type::$variant),)*
-                    json::Json::String(other) => {
+                    $($crate::json::Json::String(s) if s == $json => Some($type::$variant),)*
+                    $crate::json::Json::String(other) => {
                         let expected = concat!($("`", $json, "` or "),*);
                         let expected = expected.strip_suffix(" or ").unwrap_or(expected);
                         r.problem(at, format!("unknown variant `{other}`, expected {expected}"));

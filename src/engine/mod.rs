@@ -4,6 +4,7 @@
 
 pub mod blue_green;
 pub mod canary;
+pub mod compare;
 pub mod experiments;
 pub mod guard;
 pub mod matching;

@@ -38,6 +38,25 @@ mod imports {
             value: *const u8,
             value_size: usize,
         ) -> u32;
+        pub fn proxy_get_buffer_bytes(
+            buffer_type: u32,
+            start: usize,
+            max_size: usize,
+            data: *mut *mut u8,
+            size: *mut usize,
+        ) -> u32;
+        pub fn proxy_register_shared_queue(
+            name: *const u8,
+            name_size: usize,
+            token: *mut u32,
+        ) -> u32;
+        pub fn proxy_enqueue_shared_queue(token: u32, value: *const u8, value_size: usize) -> u32;
+        pub fn proxy_dequeue_shared_queue(
+            token: u32,
+            value: *mut *mut u8,
+            value_size: *mut usize,
+        ) -> u32;
+        pub fn proxy_done() -> u32;
     }
 }
 
@@ -122,6 +141,85 @@ pub fn set_property(name: &str, value: &[u8]) {
         imports::proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len());
     }
 }
+
+/// Up to `max` bytes of a buffer (a body, an HTTP call's answer) from its start. None when the
+/// host has none.
+#[cfg(target_arch = "wasm32")]
+pub fn buffer(buffer: proxy_wasm::types::BufferType, max: usize) -> Option<Vec<u8>> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: as in `header_map_pairs`.
+    unsafe {
+        match imports::proxy_get_buffer_bytes(buffer as u32, 0, max, &mut data, &mut size) {
+            0 => Some(take(data, size)),
+            _ => None,
+        }
+    }
+}
+
+/// Register (or take over, from this root context) the shared queue `name`: its token.
+#[cfg(target_arch = "wasm32")]
+pub fn register_shared_queue(name: &str) -> Option<u32> {
+    let mut token = 0;
+    // SAFETY: the host reads the name during the call and writes the token.
+    let status =
+        unsafe { imports::proxy_register_shared_queue(name.as_ptr(), name.len(), &mut token) };
+    (status == 0).then_some(token)
+}
+
+/// Enqueue `value` on the shared queue `token`; false when the host refuses.
+#[cfg(target_arch = "wasm32")]
+pub fn enqueue_shared_queue(token: u32, value: &[u8]) -> bool {
+    // SAFETY: the host only reads the buffer during the call.
+    unsafe { imports::proxy_enqueue_shared_queue(token, value.as_ptr(), value.len()) == 0 }
+}
+
+/// The next item of the shared queue `token`; None when it is empty (or gone).
+#[cfg(target_arch = "wasm32")]
+pub fn dequeue_shared_queue(token: u32) -> Option<Vec<u8>> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: as in `header_map_pairs`.
+    unsafe {
+        match imports::proxy_dequeue_shared_queue(token, &mut data, &mut size) {
+            0 => Some(take(data, size)),
+            _ => None,
+        }
+    }
+}
+
+/// A root context whose `on_done` deferred reports that it is done. Best effort: the host
+/// answers NotFound when it was not waiting.
+#[cfg(target_arch = "wasm32")]
+pub fn done() {
+    // SAFETY: no arguments.
+    unsafe {
+        imports::proxy_done();
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn buffer(_: proxy_wasm::types::BufferType, _: usize) -> Option<Vec<u8>> {
+    None
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn register_shared_queue(_: &str) -> Option<u32> {
+    None
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn enqueue_shared_queue(_: u32, _: &[u8]) -> bool {
+    false
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn dequeue_shared_queue(_: u32) -> Option<Vec<u8>> {
+    None
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn done() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 pub fn header_map_pairs(_: proxy_wasm::types::MapType) -> Result<Vec<u8>, u32> {

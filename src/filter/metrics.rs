@@ -271,6 +271,19 @@ pub fn applied(revision: &str) {
     info(revision, 1);
 }
 
+/// The counter `name` (labels included) incremented at once: for what happens far less often
+/// than requests, such as a comparison's result.
+pub fn add(name: &str) {
+    increment(id(MetricType::Counter, name));
+}
+
+/// A value recorded in the histogram `name` (labels included).
+pub fn record(name: &str, value: u64) {
+    if let Some(id) = id(MetricType::Histogram, name) {
+        let _ = hostcalls::record_metric(id, value);
+    }
+}
+
 /// A configuration rejected.
 pub fn rejected() {
     increment(id(MetricType::Counter, "switchyard_config_rejected_total"));

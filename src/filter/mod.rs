@@ -8,6 +8,7 @@ mod header_map;
 mod host;
 mod metrics;
 mod ramp;
+mod shadow;
 
 use crate::engine::guard::Side;
 use crate::engine::{self, Decision, Env, Reason, Target};
@@ -32,7 +33,7 @@ const METRICS_FLUSH_PERIOD: std::time::Duration = std::time::Duration::from_secs
 /// Registers the root context; called from `_initialize`.
 pub fn start() {
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root::new(id)) });
 }
 
 /// A plan, the ids of the metrics its traffic has touched, its canary guards and what its
@@ -60,20 +61,27 @@ impl Active {
         let now = now_ms();
         self.guards.flush(&self.plan, now);
         self.canaries.show(&self.plan, &self.guards, now);
+        shadow::sweep(now * 1000);
     }
 }
 
 struct Root {
+    /// This root context's id: it owns the shadow calls it dispatches.
+    id: u32,
     active: Rc<Active>,
     /// The revision of the last configuration applied; None while passing requests through.
     applied: Option<Box<str>>,
     /// Seeds each stream's generator; a `Cell` because streams are created through `&self`.
     seeds: Cell<Rng>,
+    /// Its `on_done` came while it owned shadow calls in flight: done when they are answered.
+    retiring: bool,
 }
 
 impl Root {
-    fn new() -> Root {
+    fn new(id: u32) -> Root {
         Root {
+            id,
+            retiring: false,
             active: Active::new(Plan::passthrough()),
             applied: None,
             seeds: Cell::new(Rng::seeded(0)),
@@ -81,7 +89,21 @@ impl Root {
     }
 }
 
-impl Context for Root {}
+impl Context for Root {
+    /// A shadow comparison's answer: calls are made from here (see `shadow`).
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _: usize) {
+        let owns_more = shadow::answered(self.id, token, headers, body_size);
+        if self.retiring && !owns_more {
+            host::done();
+        }
+    }
+
+    /// A push retires this root context: it stays until its shadow calls are answered.
+    fn on_done(&mut self) -> bool {
+        self.retiring = shadow::owns_calls(self.id);
+        !self.retiring
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _: usize) -> bool {
@@ -98,6 +120,11 @@ impl RootContext for Root {
         self.active.tick();
     }
 
+    /// Streams queue the shadow copies they made; this root context sends them.
+    fn on_queue_ready(&mut self, _: u32) {
+        shadow::dispatch_queued(self.id);
+    }
+
     fn on_configure(&mut self, _: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         match crate::config::load(&bytes) {
@@ -109,6 +136,15 @@ impl RootContext for Root {
                 );
                 metrics::applied(&plan.revision);
                 self.set_tick_period(METRICS_FLUSH_PERIOD);
+                if plan
+                    .routes
+                    .iter()
+                    .any(|r| r.shadow.as_ref().is_some_and(|s| s.compare.is_some()))
+                {
+                    let mut seeds = self.seeds.get();
+                    shadow::register_queue(seeds.next_u64());
+                    self.seeds.set(seeds);
+                }
                 self.applied = Some(plan.revision.clone());
                 let previous = std::mem::replace(&mut self.active, Active::new(plan));
                 let active = &self.active;
@@ -154,6 +190,7 @@ impl RootContext for Root {
             rng,
             decision_header: None,
             awaited: None,
+            compared: None,
         }))
     }
 }
@@ -167,6 +204,8 @@ struct Stream {
     /// response metrics. Its route, target, guarded side, and when its headers arrived (proxy
     /// clock, µs; only read where a latency is measured).
     awaited: Option<Awaited>,
+    /// The shadow comparison this request is in, while it goes on (see `shadow`).
+    compared: Option<u32>,
 }
 
 #[derive(Clone, Copy)]
@@ -180,7 +219,7 @@ struct Awaited {
 impl Context for Stream {}
 
 impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+    fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
         let active = Rc::clone(&self.active);
         let plan = &active.plan;
         let map = HeaderMap::request();
@@ -199,8 +238,14 @@ impl HttpContext for Stream {
             let h = &plan.headers;
             self.add_http_request_header(&h.cluster, decision.cluster);
             self.add_http_request_header(&h.target, decision.target.as_str());
-            if let Some(shadow) = decision.shadow {
-                self.add_http_request_header(&h.shadow, shadow);
+            match (decision.shadow, &decision.route.shadow) {
+                // Compared: the filter sends the copy itself; Envoy must not send another.
+                (Some(_), Some(shadow)) if shadow.compare.is_some() => {
+                    self.compared =
+                        shadow::begin(&active, decision.route_number, &pairs, end_of_stream);
+                }
+                (Some(shadow), _) => self.add_http_request_header(&h.shadow, shadow),
+                (None, _) => {}
             }
             for (experiment, variant) in decision.cohorts() {
                 self.add_http_request_header(&experiment.header, &variant.name);
@@ -220,14 +265,51 @@ impl HttpContext for Stream {
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        if let Some(id) = self.compared {
+            self.compared = shadow::request_body(id, size, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, _: usize) -> Action {
+        if let Some(id) = self.compared {
+            shadow::request_complete(id);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
         if let Some(value) = self.decision_header.take() {
             self.set_http_response_header(&self.active.plan.headers.decision, Some(&value));
         }
         if let Some(awaited) = self.awaited.take() {
             self.answered(awaited);
         }
+        if let Some(id) = self.compared {
+            self.compared = shadow::response_headers(id, end_of_stream);
+        }
         Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        if let Some(id) = self.compared {
+            self.compared = shadow::response_body(id, size, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _: usize) -> Action {
+        if let Some(id) = self.compared {
+            shadow::response_complete(id);
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if let Some(id) = self.compared.take() {
+            shadow::stream_ended(id);
+        }
     }
 }
 

@@ -310,4 +310,28 @@ pub struct Shadow {
     pub key: Vec<KeySource>,
     pub seed: Box<str>,
     pub methods: Vec<Box<[u8]>>,
+    /// With it the filter sends the copy itself and writes no shadow header.
+    pub compare: Option<Box<Compare>>,
+}
+
+/// `shadow.compare`: the filter sends the copy itself and compares the answers.
+#[derive(Debug)]
+pub struct Compare {
+    pub timeout_ms: u32,
+    pub max_body_bytes: u32,
+    /// With none, bodies are compared byte for byte.
+    pub fields: Vec<Field>,
+    /// Absolute, for numbers.
+    pub tolerance: f64,
+    /// Response header names, lower-cased.
+    pub headers: Vec<Box<str>>,
+    pub noise_cluster: Option<Box<str>>,
+    pub log_per_s: u32,
+}
+
+/// A compared field: its pointer as configured (the metric's `field` label) and as read.
+#[derive(Debug)]
+pub struct Field {
+    pub name: Box<str>,
+    pub pointer: crate::json::Pointer,
 }

@@ -12,6 +12,7 @@ mod stats;
 
 mod blue_green;
 mod canary;
+mod compare;
 mod configuration;
 mod debug;
 mod experiments;

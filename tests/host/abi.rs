@@ -550,8 +550,10 @@ fn http_call(
     let state = caller.data_mut();
     state.last_http_call_token += 1;
     let token = state.last_http_call_token;
+    let context_id = state.current_context;
     state.http_calls.push(HttpCall {
         token,
+        context_id,
         upstream,
         headers: headers.entries().to_vec(),
         body,

@@ -76,6 +76,9 @@ pub struct LogEntry {
 #[derive(Clone, Debug)]
 pub struct HttpCall {
     pub token: u32,
+    /// The context that made the call (the effective one): Envoy cancels the call when that
+    /// context goes away, and answers it on that context.
+    pub context_id: u32,
     pub upstream: String,
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,

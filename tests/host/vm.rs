@@ -221,8 +221,8 @@ impl Vm {
         &self.store.data().http_calls
     }
 
-    /// Answers a pending HTTP call: `proxy_on_http_call_response` runs on the root context, which
-    /// dispatched it in Envoy; the SDK switches to the stream that made the call.
+    /// Answers a pending HTTP call: `proxy_on_http_call_response` runs on the context that made
+    /// it, as in Envoy.
     pub fn respond_to_http_call(
         &mut self,
         token: u32,
@@ -240,47 +240,44 @@ impl Vm {
             response.body.len(),
             response.trailers.len(),
         );
-        self.take_http_call(token);
+        let context_id = self.take_http_call(token);
         self.store.data_mut().http_call_response = Some(response);
-        self.call_http_call_response(token, sizes);
+        self.call_http_call_response(context_id, token, sizes);
         self.store.data_mut().http_call_response = None;
     }
 
     /// Fails a pending HTTP call the way Envoy reports a reset: an empty response, and
     /// `proxy_get_status` answering BrokenConnection with the message "reset" meanwhile.
     pub fn reset_http_call(&mut self, token: u32) {
-        self.take_http_call(token);
+        let context_id = self.take_http_call(token);
         self.store.data_mut().status = (Status::BrokenConnection as u32, "reset".to_string());
-        self.call_http_call_response(token, (0, 0, 0));
+        self.call_http_call_response(context_id, token, (0, 0, 0));
         self.store.data_mut().status.1.clear();
     }
 
-    fn take_http_call(&mut self, token: u32) {
+    /// Removes a pending call; the context that made it.
+    fn take_http_call(&mut self, token: u32) -> u32 {
         let calls = &mut self.store.data_mut().http_calls;
         let position = calls.iter().position(|call| call.token == token);
         let position = position.unwrap_or_else(|| panic!("no pending HTTP call has token {token}"));
-        calls.remove(position);
+        calls.remove(position).context_id
     }
 
     fn call_http_call_response(
         &mut self,
+        context_id: u32,
         token: u32,
         (headers, body, trailers): (usize, usize, usize),
     ) {
         if let Some(respond) = self.callbacks.on_http_call_response.clone() {
             let params = (
-                ROOT_CONTEXT_ID,
+                context_id,
                 token,
                 wire_size(headers),
                 wire_size(body),
                 wire_size(trailers),
             );
-            self.invoke(
-                "proxy_on_http_call_response",
-                ROOT_CONTEXT_ID,
-                &respond,
-                params,
-            );
+            self.invoke("proxy_on_http_call_response", context_id, &respond, params);
         }
     }
 
@@ -308,6 +305,8 @@ impl Vm {
     }
 
     fn delete_root(&mut self) {
+        // Marked first: `invoke` deletes a root that called `proxy_done`, once.
+        self.store.data_mut().root = RootLifecycle::Deleted;
         if let Some(on_delete) = self.callbacks.on_delete.clone() {
             self.invoke(
                 "proxy_on_delete",
@@ -316,7 +315,6 @@ impl Vm {
                 ROOT_CONTEXT_ID,
             );
         }
-        self.store.data_mut().root = RootLifecycle::Deleted;
     }
 
     /// Everything the module logged, through `proxy_log` or stdout/stderr, oldest first.
@@ -534,6 +532,13 @@ impl Stream<'_> {
                 .invoke("proxy_on_delete", self.id, &on_delete, self.id);
         }
         self.state_mut().deleted = true;
+        // Envoy's `Context::~Context` cancels the calls the stream's context made.
+        let id = self.id;
+        self.vm
+            .store
+            .data_mut()
+            .http_calls
+            .retain(|call| call.context_id != id);
     }
 
     /// The request headers as they stand now, changes by the module included.

@@ -6,12 +6,31 @@
 //! module's size. serde_json stays the reference, and the derives on the contract types stay the
 //! source of the JSON Schema.
 
-use super::Path;
 use std::fmt;
+
+/// Where a value is, as a chain of borrowed links: free to build while descending, rendered as
+/// `routes[2].canary.weight` (or `$`) only when something is wrong.
+#[derive(Clone, Copy)]
+pub(crate) enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    pub(crate) fn render(&self) -> String {
+        match self {
+            Path::Root => "$".into(),
+            Path::Key(Path::Root, key) => (*key).into(),
+            Path::Key(parent, key) => format!("{}.{key}", parent.render()),
+            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
+}
 
 /// A JSON value. Object members are sorted by key: looked up by binary search, and unknown fields
 /// are reported in that order.
-pub(super) enum Json {
+pub(crate) enum Json {
     Null,
     Bool(bool),
     Number(Number),
@@ -20,7 +39,7 @@ pub(super) enum Json {
     Object(Vec<Member>),
 }
 
-pub(super) struct Member {
+pub(crate) struct Member {
     pub key: String,
     pub value: Json,
     /// Where the key ends, to place a duplicate.
@@ -29,7 +48,7 @@ pub(super) struct Member {
 
 /// A number as serde_json reads it: an integer when it is one and fits, else a float.
 #[derive(Clone, Copy)]
-pub(super) enum Number {
+pub(crate) enum Number {
     PosInt(u64),
     NegInt(i64),
     Float(f64),
@@ -40,6 +59,15 @@ impl Number {
         match self {
             Number::PosInt(n) => Some(n),
             _ => None,
+        }
+    }
+
+    /// The number as an integer, when it was written as one that fits.
+    pub fn as_exact(self) -> Option<i128> {
+        match self {
+            Number::PosInt(n) => Some(n.into()),
+            Number::NegInt(n) => Some(n.into()),
+            Number::Float(_) => None,
         }
     }
 
@@ -64,7 +92,7 @@ impl fmt::Display for Number {
 }
 
 /// The member `key` of an object.
-pub(super) fn member<'j>(members: &'j [Member], key: &str) -> Option<&'j Json> {
+pub(crate) fn member<'j>(members: &'j [Member], key: &str) -> Option<&'j Json> {
     members
         .binary_search_by(|m| m.key.as_str().cmp(key))
         .ok()
@@ -72,9 +100,115 @@ pub(super) fn member<'j>(members: &'j [Member], key: &str) -> Option<&'j Json> {
         .map(|m| &m.value)
 }
 
+/// An RFC 6901 JSON Pointer (`/prediction/scores/0`, `~0` for `~` and `~1` for `/`), read once
+/// from the configuration and resolved against many documents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pointer {
+    tokens: Vec<Box<str>>,
+}
+
+impl Pointer {
+    /// The pointer `text`, or None if it is not one: it must be empty (the whole document) or
+    /// start with `/`, and every `~` must be followed by `0` or `1`.
+    pub fn parse(text: &str) -> Option<Pointer> {
+        if text.is_empty() {
+            return Some(Pointer { tokens: Vec::new() });
+        }
+        let mut tokens = Vec::new();
+        for raw in text.strip_prefix('/')?.split('/') {
+            let mut token = String::with_capacity(raw.len());
+            let mut chars = raw.chars();
+            while let Some(c) = chars.next() {
+                token.push(match (c, c == '~') {
+                    (_, false) => c,
+                    (_, true) => match chars.next()? {
+                        '0' => '~',
+                        '1' => '/',
+                        _ => return None,
+                    },
+                });
+            }
+            tokens.push(token.into());
+        }
+        Some(Pointer { tokens })
+    }
+
+    /// The value the pointer names in `document`, if there is one. An array is indexed by a
+    /// decimal number without leading zeros; `-` (past the end) and anything else name nothing.
+    pub(crate) fn resolve<'j>(&self, document: &'j Json) -> Option<&'j Json> {
+        let mut at = document;
+        for token in &self.tokens {
+            at = match at {
+                Json::Object(members) => member(members, token)?,
+                Json::Array(items) => {
+                    let digits = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit());
+                    let canonical = digits && (&**token == "0" || !token.starts_with('0'));
+                    let index: usize = token.parse().ok().filter(|_| canonical)?;
+                    items.get(index)?
+                }
+                _ => return None,
+            };
+        }
+        Some(at)
+    }
+}
+
+/// Compact JSON, as serde_json's `to_string` writes it (members in key order).
+impl fmt::Display for Json {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Json::Null => f.write_str("null"),
+            Json::Bool(b) => write!(f, "{b}"),
+            Json::Number(n) => write!(f, "{n}"),
+            Json::String(s) => write_string(f, s),
+            Json::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Json::Object(members) => {
+                f.write_str("{")?;
+                for (i, m) in members.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write_string(f, &m.key)?;
+                    write!(f, ":{}", m.value)?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    write!(f, "{}", quoted(s))
+}
+
+/// `s` quoted and escaped as in JSON (control characters as `\u00XX`). Not `{:?}`: its Unicode
+/// tables would be most of the weight of the configuration's messages in the module.
+pub(crate) fn quoted(s: &str) -> impl fmt::Display + '_ {
+    fmt::from_fn(move |f| {
+        f.write_str("\"")?;
+        for c in s.chars() {
+            match c {
+                '"' | '\\' => write!(f, "\\{c}")?,
+                c if c.is_control() => write!(f, "\\u{:04x}", u32::from(c))?,
+                c => write!(f, "{c}")?,
+            }
+        }
+        f.write_str("\"")
+    })
+}
+
 /// The document in `bytes`, or what is wrong with it: a syntax error (path `$`) or the first key
 /// repeated in an object (at its path), with serde_json's message and line and column.
-pub(super) fn parse(bytes: &[u8]) -> Result<Json, (String, String)> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Json, (String, String)> {
     let mut p = Parser {
         bytes,
         at: 0,
