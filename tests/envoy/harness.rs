@@ -392,6 +392,22 @@ impl Req {
         .header("content-type", "application/json")
     }
 
+    /// A POST to [`PREDICT`] whose JSON body names user `u<n>`.
+    pub fn predict(n: u64) -> Req {
+        let mut req = Req::post(PREDICT).header("x-user", format!("u{n}"));
+        req.body = format!(r#"{{"user": "u{n}", "features": [0.25, 0.5, {n}]}}"#).into_bytes();
+        req
+    }
+
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Req {
+        self.body = body.into();
+        self
+    }
+
     pub fn header(mut self, name: &str, value: impl ToString) -> Req {
         self.headers.push((name.to_string(), value.to_string()));
         self
@@ -544,6 +560,7 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Seen {
@@ -696,7 +713,8 @@ async fn serve(
     // One request per turn until the peer closes; every read is bounded by IO_TIMEOUT once a
     // request has begun, and an idle connection ends with the test's runtime.
     while let Ok(Some(head)) = read_head(&mut io).await {
-        let Ok(Ok(_body)) = timeout(IO_TIMEOUT, read_body(&mut io, &head.headers, true)).await
+        let Ok(Ok(request_body)) =
+            timeout(IO_TIMEOUT, read_body(&mut io, &head.headers, true)).await
         else {
             return;
         };
@@ -705,11 +723,17 @@ async fn serve(
         let path = parts.next().unwrap_or("").to_string();
         let close =
             find(&head.headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let (body, content_type) = if path.starts_with(PREDICT) {
+            (prediction(name, &request_body), "application/json")
+        } else {
+            (format!("{name}\n"), "text/plain")
+        };
         log.lock().unwrap_or_else(|e| e.into_inner()).push(Seen {
             upstream: name,
             method,
             path,
             headers: head.headers,
+            body: request_body,
         });
         let failure = failing
             .lock()
@@ -725,15 +749,45 @@ async fn serve(
                 "200 OK"
             }
         };
-        let body = format!("{name}\n");
         let response = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
         if io.get_mut().write_all(response.as_bytes()).await.is_err() || close {
             return;
         }
     }
+}
+
+/// Requests under this path are answered as a model server would: a JSON prediction.
+pub const PREDICT: &str = "/predict";
+
+/// The prediction `upstream` makes for a request body `{"user": "u<n>", ...}`, as ML-style
+/// upstreams do: `checkout-v1` (the live model) and `checkout-v2` (another instance of it) agree
+/// on the label and the score but not on `took_ms`; `checkout-v3` (the next model) says `dog`
+/// where the live model says `cat` for every user whose number is a multiple of 4
+/// ([`disagrees`]), and scores 0.0004 higher.
+pub fn prediction(upstream: &str, body: &[u8]) -> String {
+    let user = user_number(body).unwrap_or(0);
+    let live_label = if user % 2 == 0 { "cat" } else { "bird" };
+    let (label, score, took_ms) = match upstream {
+        "checkout-v3" if disagrees(user) => ("dog", 0.5004, 7),
+        "checkout-v3" => (live_label, 0.9004, 7),
+        "checkout-v2" => (live_label, 0.9, 13),
+        _ => (live_label, 0.9, 11),
+    };
+    format!(r#"{{"prediction": {{"label": "{label}", "score": {score}}}, "took_ms": {took_ms}}}"#)
+}
+
+/// Users whose predictions the next model (`checkout-v3`) changes.
+pub fn disagrees(user: u64) -> bool {
+    user % 4 == 0
+}
+
+fn user_number(body: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    let rest = text.split(r#""user": "u"#).nth(1)?;
+    rest.split('"').next()?.parse().ok()
 }
 
 // ----------------------------------------------------------------------------------------------

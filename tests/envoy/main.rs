@@ -17,6 +17,7 @@ mod rfc3339;
 #[path = "../common/stats.rs"]
 mod stats;
 
+mod compare;
 mod guard;
 mod hostile;
 mod overrides;
