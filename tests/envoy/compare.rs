@@ -90,12 +90,14 @@ async fn a_next_model_that_disagrees_for_known_users_is_counted_exactly_and_gets
     let mismatched = chosen.iter().filter(|&&n| disagrees(n)).count() as u64;
     let total = chosen.len() as u64;
     let (results, fields) = await_results(&envoy, total, Duration::from_secs(10)).await;
-    // Scores 0.0004 apart are within the tolerance: only the label disagrees.
+    // Scores 0.0004 apart are within the tolerance: only the users the next model changes count,
+    // on both fields.
     assert_eq!(
         results,
         counts(&[("match", total - mismatched), ("mismatch", mismatched)])
     );
-    assert_eq!(fields, counts(&[("/prediction/label", mismatched)]));
+    let changed = [("/prediction/label", mismatched), ("/prediction/score", mismatched)];
+    assert_eq!(fields, counts(&changed));
 
     // Exactly one copy per sampled request, with its body intact and the mark, and the route's
     // live cluster saw every request once.
