@@ -119,13 +119,13 @@ impl Pointer {
             let mut token = String::with_capacity(raw.len());
             let mut chars = raw.chars();
             while let Some(c) = chars.next() {
-                token.push(match (c, c == '~') {
-                    (_, false) => c,
-                    (_, true) => match chars.next()? {
+                token.push(match c {
+                    '~' => match chars.next()? {
                         '0' => '~',
                         '1' => '/',
                         _ => return None,
                     },
+                    c => c,
                 });
             }
             tokens.push(token.into());

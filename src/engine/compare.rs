@@ -228,21 +228,35 @@ fn shown(compare: &Compare, view: &View<'_>, item: Item) -> String {
     let text = match item {
         Item::Status => view.answer.status.to_string(),
         Item::Header(i) => match view.answer.headers.get(i) {
-            Some(Some(value)) => String::from_utf8_lossy(value).into_owned(),
+            Some(Some(value)) => text(value),
             _ => ABSENT.into(),
         },
         Item::Field(i) => view
             .field(compare, i)
             .map_or_else(|| ABSENT.into(), |value| value.to_string()),
-        Item::Body => {
-            let head = view.answer.body.get(..MAX_SHOWN + 4);
-            String::from_utf8_lossy(head.unwrap_or(&view.answer.body)).into_owned()
-        }
+        Item::Body => text(
+            view.answer
+                .body
+                .get(..MAX_SHOWN)
+                .unwrap_or(&view.answer.body),
+        ),
     };
     cut(text)
 }
 
 const ABSENT: &str = "(absent)";
+
+/// Bytes as text: up to the first byte that is not UTF-8 (a cut character included).
+fn text(bytes: &[u8]) -> String {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(all) => all,
+        Err(e) => bytes
+            .get(..e.valid_up_to())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default(),
+    };
+    valid.into()
+}
 
 /// `text` cut to at most [`MAX_SHOWN`] bytes at a character boundary, `…` marking a cut.
 pub fn cut(text: String) -> String {

@@ -96,7 +96,10 @@ async fn a_next_model_that_disagrees_for_known_users_is_counted_exactly_and_gets
         results,
         counts(&[("match", total - mismatched), ("mismatch", mismatched)])
     );
-    let changed = [("/prediction/label", mismatched), ("/prediction/score", mismatched)];
+    let changed = [
+        ("/prediction/label", mismatched),
+        ("/prediction/score", mismatched),
+    ];
     assert_eq!(fields, counts(&changed));
 
     // Exactly one copy per sampled request, with its body intact and the mark, and the route's
