@@ -170,6 +170,37 @@ async fn a_slow_shadow_costs_users_nothing_and_is_still_compared_but_a_late_one_
 }
 
 #[tokio::test]
+async fn comparisons_in_flight_when_a_push_lands_are_all_completed() {
+    let upstreams = Upstreams::start().await;
+    let slow = r#"{"fields": ["/prediction/label"], "timeout_ms": 5000}"#;
+    let envoy = Envoy::start(
+        &upstreams,
+        Filter::Ecds(&config("cmp-a", SHADOW, 100, slow)),
+    )
+    .await;
+    upstreams.fail(SHADOW, Failure::Slow(Duration::from_millis(1500)));
+    for n in 0..20 {
+        assert_eq!(envoy.send(&Req::predict(n)).await.status, 200);
+    }
+    // Every copy is out and none answered yet: Envoy builds a new plugin (a new root context)
+    // for the push and retires the one that made the calls.
+    assert!(upstreams.wait_for(SHADOW, 20, Duration::from_secs(5)).await);
+    assert_eq!(compared(&envoy).await.0.values().sum::<u64>(), 0);
+    assert_eq!(
+        envoy.push(&config("cmp-b", SHADOW, 100, slow)).await,
+        Verdict::Applied
+    );
+    let (results, _) = await_results(&envoy, 20, Duration::from_secs(10)).await;
+    assert_eq!(results, counts(&[("match", 15), ("mismatch", 5)]));
+    // And the new revision compares as well.
+    upstreams.fail(SHADOW, Failure::Slow(Duration::ZERO));
+    assert_eq!(envoy.send(&Req::predict(1)).await.status, 200);
+    let (results, _) = await_results(&envoy, 21, Duration::from_secs(10)).await;
+    assert_eq!(results, counts(&[("match", 16), ("mismatch", 5)]));
+    assert!(!envoy.log().contains("panicked"), "{}", envoy.log());
+}
+
+#[tokio::test]
 async fn an_unreachable_shadow_is_a_shadow_error_and_a_body_over_the_limit_is_skipped() {
     let upstreams = Upstreams::start().await;
     let envoy = Envoy::start(

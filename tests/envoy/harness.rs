@@ -769,7 +769,11 @@ pub const PREDICT: &str = "/predict";
 /// ([`disagrees`]), and scores 0.0004 higher.
 pub fn prediction(upstream: &str, body: &[u8]) -> String {
     let user = user_number(body).unwrap_or(0);
-    let live_label = if user % 2 == 0 { "cat" } else { "bird" };
+    let live_label = if user.is_multiple_of(2) {
+        "cat"
+    } else {
+        "bird"
+    };
     let (label, score, took_ms) = match upstream {
         "checkout-v3" if disagrees(user) => ("dog", 0.5004, 7),
         "checkout-v3" => (live_label, 0.9004, 7),
@@ -781,7 +785,7 @@ pub fn prediction(upstream: &str, body: &[u8]) -> String {
 
 /// Users whose predictions the next model (`checkout-v3`) changes.
 pub fn disagrees(user: u64) -> bool {
-    user % 4 == 0
+    user.is_multiple_of(4)
 }
 
 fn user_number(body: &[u8]) -> Option<u64> {
