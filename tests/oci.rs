@@ -486,6 +486,28 @@ fn the_ramped_istio_plugin_replaces_the_sample_one_and_its_plugin_config_loads()
 }
 
 #[test]
+fn the_compared_istio_plugin_replaces_the_sample_one_and_its_plugin_config_loads() {
+    let documents = yaml_documents("envoy/istio/compared");
+    let (_, compared) = the(&documents, "WasmPlugin");
+    let sample = istio_documents();
+    let (_, plugin) = the(&sample, "WasmPlugin");
+    assert_eq!(
+        compared["metadata"], plugin["metadata"],
+        "the same resource, replaced"
+    );
+    let config = &compared["spec"]["pluginConfig"];
+    let plan = switchyard::config::load(&serde_json::to_vec(config).unwrap())
+        .unwrap_or_else(|problems| panic!("the compared pluginConfig is rejected: {problems:?}"));
+    let shadow = plan.routes[0].shadow.as_ref().unwrap();
+    assert_eq!(
+        subset_of_cluster(&serde_json::json!(&*shadow.cluster)),
+        "v3"
+    );
+    let compare = shadow.compare.as_ref().unwrap();
+    assert_eq!(compare.fields.len(), 2);
+}
+
+#[test]
 fn the_istio_sample_is_consistent_and_its_plugin_config_loads() {
     let documents = istio_documents();
     let (rule_file, rule) = the(&documents, "DestinationRule");
