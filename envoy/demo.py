@@ -5,9 +5,11 @@ Sends requests from simulated users to Envoy with Switchyard, then reads back wh
 the responses: the upstream that answered (its body), the decision (the `x-switchyard-decision`
 header, on with `debug`), and what the upstream received (`x-echo-*`); and from Envoy's stats, what
 the shadow upstream received. It prints each share beside the value the configuration asks for,
-pushes the second configuration with envoy/push-config, and does it all again. Last, it pushes a
+pushes the second configuration with envoy/push-config, and does it all again. Then it pushes a
 canary ramp with short holds and shows the split at each step, then makes the canary's upstream
 slow (Envoy's fault filter, through the admin runtime) and shows the latency guard halting it.
+Last, it puts a next model in shadow with its answers compared with the live model's, and shows
+the comparison's results and differing fields beside what the hashing predicts.
 
 Python 3 standard library only; two threads, each with one keep-alive connection.
 """
@@ -509,6 +511,74 @@ def release_loop(args, users):
     print(f"  then {len(results)} requests: served by {dict(served)}, reasons {dict(reasons)}")
 
 
+def compared(admin, route):
+    """The comparison counters of `route`: ({result: n}, {field: n})."""
+    results, fields = {}, {}
+    for name, n in stats(admin, "wasmcustom.switchyard_shadow_").items():
+        labels = dict(p.split("=", 1) for p in name.split(";")[1:] if "=" in p)
+        if labels.get("route") != route:
+            continue
+        if "result" in labels:
+            results[labels["result"]] = results.get(labels["result"], 0) + n
+        elif "field" in labels:
+            fields[labels["field"]] = fields.get(labels["field"], 0) + n
+    return results, fields
+
+
+def shadow_comparison(args, users):
+    """Part 4: a next model in shadow, its answers compared with the live model's in the proxy."""
+    config = json.load(open(args.compare))
+    route = next(r for r in config["routes"] if "compare" in r.get("shadow", {}))
+    shadow, name = route["shadow"], route["name"]
+    compare = shadow["compare"]
+    path = route["match"]["path_prefix"]
+    print(f"\n== 4. push {args.compare}: route {name} copies {shadow['percent']:g}% of users' "
+          f"{'/'.join(shadow['methods'])} requests to {shadow['cluster']} (the next model) and compares "
+          f"{', '.join(compare['fields'])} (tolerance {compare['tolerance']:g}) with {route['stable']}'s answers")
+    push = [os.path.join(HERE, "push-config"), "--quiet", "--file", args.ecds_file, "--wasm", args.wasm,
+            "--admin", args.admin, args.compare]
+    if subprocess.run(push).returncode != 0:
+        raise SystemExit("demo: the push failed")
+
+    sample = users[:400]
+    before = compared(args.admin, name)
+    copies_before = shadow_arrivals(args.admin, shadow["cluster"])[0]
+    started = time.monotonic()
+    results = send_batch(args.front, [(u, "POST", path) for u in sample], THREADS)
+    elapsed = time.monotonic() - started
+    models = Counter(json.loads(r.served_by).get("model", "?") if r.served_by.startswith("{") else r.served_by
+                     for r in results)
+    failed = sum(r.status != 200 for r in results)
+    print(f"  {len(results)} POST {path} from {len(sample)} users in {elapsed:.1f} s, {failed} failed; "
+          f"users were answered by model {dict(models)}: the shadow's answers never reach them")
+
+    key = lambda u: key_of(shadow["key"], u)
+    seed = shadow.get("seed", name + ".shadow")
+    picked = [u for u in sample if bucket(2, seed, key(u)) < shadow["percent"] / 100]
+    disagree = [u for u in picked if u[-1] in "05"]
+    predicted = {"match": len(picked) - len(disagree), "mismatch": len(disagree)}
+    deadline = time.monotonic() + 10
+    while True:
+        now = compared(args.admin, name)
+        got = {k: now[0].get(k, 0) - before[0].get(k, 0) for k in set(now[0]) | set(before[0])}
+        if sum(got.values()) >= len(picked) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    fields = {k: now[1].get(k, 0) - before[1].get(k, 0) for k in set(now[1]) | set(before[1])}
+    copies = shadow_arrivals(args.admin, shadow["cluster"])[0] - copies_before
+    print(f"\n  {'split':<24}{'requests':>9}    {'comparison':<14}{'results':>8}{'predicted':>11}")
+    split = [(f"{route['stable']} (live)", len(results)), (f"copies {shadow['cluster']} got", copies),
+             ("copies predicted", len(picked))]
+    kinds = ["match", "mismatch", "noise", "timeout", "shadow_error", "skipped"]
+    for i, kind in enumerate(kinds):
+        left = f"  {split[i][0]:<24}{split[i][1]:>9}" if i < len(split) else " " * 35
+        print(f"{left}    {kind:<14}{got.get(kind, 0):>8}{predicted.get(kind, 0):>11}")
+    print(f"\n  {'field':<24}{'mismatches':>10}   (the next model says dog for users ending in 0 or 5; "
+          f"its other scores are 0.0004 off, within the tolerance)")
+    for field in compare["fields"]:
+        print(f"  {field:<24}{fields.get(field, 0):>10}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--front", default="http://127.0.0.1:10000")
@@ -519,8 +589,9 @@ def main():
     p.add_argument("--requests", type=int, default=6000, help="per configuration")
     p.add_argument("before", help="the configuration Envoy started with")
     p.add_argument("after", help="the configuration to push")
-    p.add_argument("ramp", nargs="?", help="a configuration with a ramp and a latency guard to push last "
+    p.add_argument("ramp", nargs="?", help="a configuration with a ramp and a latency guard to push third "
                                            "(its start_at is set to 3 s from now)")
+    p.add_argument("compare", nargs="?", help="a configuration with a shadow comparison to push last")
     args = p.parse_args()
 
     before = json.load(open(args.before))
@@ -554,6 +625,8 @@ def main():
 
     if args.ramp:
         release_loop(args, users)
+    if args.compare:
+        shadow_comparison(args, users)
 
 
 if __name__ == "__main__":

@@ -65,13 +65,14 @@ cat <<EOF
 Switchyard demo: Envoy $version (pid $envoy_pid, 2 workers) with dist/switchyard.wasm on V8
   front     $FRONT          admin $ADMIN
   upstreams default, checkout-v1, checkout-v2, checkout-v3 (shadow), web-blue, web-green
-            each an Envoy listener answering with its own name
+            each an Envoy listener answering with its own name (and, under /predict,
+            checkout-v1 and checkout-v3 as a live and a next model answering JSON)
   filter    configuration over ECDS from $run/ecds/switchyard.yaml
 EOF
 
 python3 envoy/demo.py --front "$FRONT" --admin "$ADMIN" \
   --ecds-file "$run/ecds/switchyard.yaml" --wasm "$WASM" envoy/demo/r1.json envoy/demo/r2.json \
-  envoy/demo/r3.json
+  envoy/demo/r3.json envoy/demo/r4.json
 
 # What the filter logged about the configurations it applied (one line per VM: Envoy configures a
 # throwaway VM first, then one per worker).

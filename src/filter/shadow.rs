@@ -330,12 +330,13 @@ pub fn response_complete(id: u32) {
     }
 }
 
-/// The user's stream is over: without a whole answer there is nothing to compare.
+/// The user's stream is over: without a whole answer, or a whole request to copy (Envoy ends a
+/// stream whose response completed first), there is nothing to compare.
 pub fn stream_ended(id: u32) {
     let gone = TABLE.with_borrow(|t| {
         t.entries
             .get(&id)
-            .is_some_and(|e| matches!(e.live, Live::Streaming(_)))
+            .is_some_and(|e| matches!(e.live, Live::Streaming(_)) || e.complete_us.is_none())
     });
     if gone {
         end(id, Outcome::Skipped);
