@@ -174,6 +174,9 @@ bench: $(WASM) $(FIXTURE) envoy size-report ## Benchmarks: engine, module, size,
 	else echo "bench: no benches/engine.rs, skipping the engine and module benches"; fi
 	python3 bench/envoy.py --envoy $(ENVOY) --rounds $(BENCH_ROUNDS) --seconds $(BENCH_SECONDS) \
 	  --connections $(BENCH_CONNECTIONS) --out target/bench/envoy.md
+	python3 bench/envoy.py --envoy $(ENVOY) --rounds 3 --seconds $(BENCH_SECONDS) \
+	  --connections $(BENCH_CONNECTIONS) --configs posted-1k,compared-1k,posted-64k,compared-64k \
+	  --out target/bench/envoy-compare.md
 	ENVOY=$(ENVOY) python3 bench/report.py
 
 # The module with its function names kept (as `make wasm` builds it otherwise), and twiggy's

@@ -16,7 +16,10 @@ loopback port; they differ only in their HTTP filters and the one route:
               requests picked for shadow add
 
 (`--configs` also takes `unmatched`: Switchyard with the same configuration but no route that
-matches the request's host, the filter's floor.)
+matches the request's host, the filter's floor; and `posted-1k`, `compared-1k`, `posted-64k`,
+`compared-64k`: Switchyard sent POSTs with a 1 KiB or 64 KiB JSON body, without a shadow and with
+every request compared (`shadow.compare`, percent 100, to cluster `shadow`), which is what a
+compared request costs.)
 
 The upstreams are one more Envoy (one worker, pinned to CPU 1) answering 200 from
 `direct_response` on one port per cluster, so no Python is on the request path. wrk, pinned to
@@ -54,7 +57,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 CONFIGS = ["plain", "minimal", "switchyard", "weighted", "mirrored"]
-EXTRA_CONFIGS = ["unmatched"]
+EXTRA_CONFIGS = ["unmatched", "posted-1k", "compared-1k", "posted-64k", "compared-64k"]
+# The body size of the POST configurations.
+BODIES = {"posted-1k": 1024, "compared-1k": 1024, "posted-64k": 65536, "compared-64k": 65536}
 WHAT = {
     "plain": "no wasm filter, route to `stable`",
     "minimal": "wasm filter that only sets the cluster header",
@@ -62,6 +67,10 @@ WHAT = {
     "weighted": "no wasm filter, Envoy `weighted_clusters` 90/10",
     "unmatched": "Switchyard, no route matches the request",
     "mirrored": "Switchyard, and Envoy mirrors the requests it picks for shadow",
+    "posted-1k": "Switchyard, POST with a 1 KiB body, no shadow",
+    "compared-1k": "Switchyard, POST with a 1 KiB body, every request compared",
+    "posted-64k": "Switchyard, POST with a 64 KiB body, no shadow",
+    "compared-64k": "Switchyard, POST with a 64 KiB body, every request compared",
 }
 UPSTREAMS = ["stable", "canary", "shadow", "fixture", "default"]
 HOST = "shop.example.com"
@@ -105,10 +114,16 @@ def bootstrap(listeners, clusters=()):
     }
 
 
+BUFFER = {"name": "envoy.filters.http.buffer", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+    "max_request_bytes": 1 << 20}}
+
+
 def upstream_config():
-    """One listener per cluster, each answering 200 with a small body of its own."""
+    """One listener per cluster, each answering 200 with a small body of its own once it has the
+    whole request (as a server does; `direct_response` alone answers before a body arrives)."""
     return bootstrap([
-        listener(name, [ROUTER], {"virtual_hosts": [{
+        listener(name, [BUFFER, ROUTER], {"virtual_hosts": [{
             "name": name, "domains": ["*"],
             "routes": [{"match": {"prefix": "/"},
                         "direct_response": {"status": 200, "body": {"inline_string": f"{name} ok\n"}}}],
@@ -157,9 +172,31 @@ def unmatched(configuration):
     return config
 
 
+def compared(configuration):
+    """The same configuration, its matched route's requests without a shadow (None) or all
+    compared with cluster `shadow`."""
+    config = copy.deepcopy(configuration)
+    route = matched_route(config)
+    route.pop("shadow", None)
+    return config
+
+
+def compared_config(configuration):
+    config = compared(configuration)
+    matched_route(config)["shadow"] = {"cluster": "shadow", "percent": 100, "methods": ["POST"],
+                                       "compare": {"max_body_bytes": 1 << 20}}
+    return config
+
+
 def front_config(kind, upstream_ports, switchyard_config):
     """Configurations A to D share everything but the HTTP filters and the route."""
-    if kind == "plain":
+    if kind.startswith("posted-"):
+        filters = [wasm_filter("switchyard", "dist/switchyard.wasm", compared(switchyard_config))]
+        routes = header_routes(False)
+    elif kind.startswith("compared-"):
+        filters = [wasm_filter("switchyard", "dist/switchyard.wasm", compared_config(switchyard_config))]
+        routes = header_routes(False)
+    elif kind == "plain":
         filters, routes = [], [{"match": {"prefix": "/"}, "route": {"cluster": "stable"}}]
     elif kind == "minimal":
         filters, routes = [wasm_filter("minimal", "dist/minimal-filter.wasm")], header_routes(False)
@@ -300,10 +337,10 @@ def cpu_ticks():
 # Runs
 
 
-def run_wrk(port, seconds, connections):
+def run_wrk(port, seconds, connections, body=None):
     cmd = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
            "--latency", "-s", os.path.join(HERE, "envoy", "request.lua"),
-           f"http://127.0.0.1:{port}{PATH}", "--", HOST, str(USERS)]
+           f"http://127.0.0.1:{port}{PATH}", "--", HOST, str(USERS)] + ([str(body)] if body else [])
     try:
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
     except subprocess.TimeoutExpired:
@@ -332,7 +369,10 @@ def check_run(kind, wrk, counters):
     sent = {k.split(".")[1]: v for k, v in counters.items() if k.endswith(".upstream_rq_total")}
     expected = {"plain": {"stable"}, "minimal": {"fixture"}, "switchyard": {"stable", "canary"},
                 "mirrored": {"stable", "canary", "shadow"},
-                "weighted": {"stable", "canary"}, "unmatched": {"default"}}[kind]
+                "weighted": {"stable", "canary"}, "unmatched": {"default"},
+                "posted-1k": {"stable", "canary"}, "posted-64k": {"stable", "canary"},
+                "compared-1k": {"stable", "canary", "shadow"},
+                "compared-64k": {"stable", "canary", "shadow"}}[kind]
     allowed = expected
     missing = expected - set(sent)
     stray = set(sent) - allowed
@@ -344,7 +384,7 @@ def check_run(kind, wrk, counters):
 def measure(kind, envoy, port, seconds, connections):
     before = envoy.counters()
     ticks0, cpu0 = cpu_ticks(), envoy.cpu_ns()
-    wrk = run_wrk(port, seconds, connections)
+    wrk = run_wrk(port, seconds, connections, BODIES.get(kind))
     cpu1, ticks1 = envoy.cpu_ns(), cpu_ticks()
     counters = delta(envoy.counters(), before)
     sent = check_run(kind, wrk, counters)
@@ -443,7 +483,17 @@ def describe(configuration):
 
 def markdown(summary, results, configs, args, env):
     s = summary
-    lines = ["## Envoy under load", ""]
+    posts = all(kind in BODIES for kind in configs)
+    lines = ["## Envoy under load: requests compared with a shadow" if posts else "## Envoy under load", ""]
+    if posts:
+        lines.append("POSTs with a JSON body of the size given, to the benchmark's matched route: "
+                     "`posted-*` without a shadow, `compared-*` with every request sampled for "
+                     "`shadow.compare` (percent 100, bodies compared byte for byte) with the cluster "
+                     "`shadow`. The upstreams answer a few bytes of their own, so every comparison is a "
+                     "mismatch (logged at most once a second). The difference is what a compared request "
+                     "costs the proxy: the copy of the body, Envoy's call to the shadow (a whole upstream "
+                     "request through its async client) and the comparison.")
+        lines.append("")
     lines.append(f"Envoy {env['envoy_version']}, one worker per Envoy, {args.rounds} rounds of "
                  f"{args.seconds} s per configuration, {args.connections} keep-alive connections "
                  f"({env['date']}). Medians over rounds; CPU range is the lowest and highest round.")
@@ -460,7 +510,7 @@ def markdown(summary, results, configs, args, env):
     lines.append("")
     ratios = [("switchyard", "minimal"), ("minimal", "plain"), ("switchyard", "plain"),
               ("weighted", "plain"), ("mirrored", "switchyard"), ("unmatched", "minimal"),
-              ("unmatched", "plain")]
+              ("unmatched", "plain"), ("compared-1k", "posted-1k"), ("compared-64k", "posted-64k")]
     shown = [(a, b) for a, b in ratios if a in s and b in s]
     if shown:
         lines.append("| Envoy CPU per request | ratio of medians | per round | extra per request |")

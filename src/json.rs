@@ -484,13 +484,14 @@ impl Parser<'_> {
         let mut out = Vec::new();
         let mut start = self.at;
         loop {
-            while let Some(b) = self.peek()
-                && b != b'"'
-                && b != b'\\'
-                && b >= 0x20
-            {
-                self.at += 1;
-            }
+            // One pass over the slice (no bounds check per byte): long strings are common in
+            // compared answers.
+            let rest = self.bytes.get(self.at..).unwrap_or_default();
+            let plain = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
+            self.at += plain;
             let run = self.bytes.get(start..self.at).unwrap_or_default();
             match self.next() {
                 Some(b'"') => {
