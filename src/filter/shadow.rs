@@ -128,6 +128,8 @@ struct Entry {
     route: u32,
     /// `x-request-id`, for the log.
     request_id: Box<str>,
+    /// When the request's headers came (proxy clock, µs): the sweep's clock until the copy is sent.
+    started_us: i64,
     /// The copy, until it is sent.
     request: Option<Copy>,
     /// When the request was whole (proxy clock, µs); the live answer's latency counts from here.
@@ -226,6 +228,7 @@ pub fn begin(
             active: Rc::clone(active),
             route,
             request_id,
+            started_us: now_us(),
             request: Some(Copy {
                 headers,
                 body: Vec::new(),
@@ -323,10 +326,10 @@ pub fn response_complete(id: u32) {
             answer,
             elapsed_ms: elapsed_ms(started, now),
         };
-        Some(entry.shadow.settled() && entry.noise.as_ref().is_none_or(Call::settled))
+        Some(())
     });
-    if ready == Some(true) {
-        settle(id);
+    if ready.is_some() {
+        settle_if_ready(id);
     }
 }
 
@@ -581,7 +584,7 @@ pub fn sweep(now_us: i64) {
                 let compare = compare_of(&e.active.plan, e.route)?;
                 let since = match e.shadow {
                     Call::Sent { at_us, .. } => at_us,
-                    _ => e.complete_us?,
+                    _ => e.started_us,
                 };
                 let deadline = since + (i64::from(compare.timeout_ms) + GRACE_MS) * 1000;
                 let outcome = match e.shadow {
