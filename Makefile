@@ -63,12 +63,16 @@ FUZZ_TARGETS ?= config_bytes config_structured decide cookies_query
 FUZZ_CARGO ?= cargo +nightly
 FUZZ_FLAGS ?= -max_len=8192 -timeout=10
 
-.PHONY: size-report fuzz-ci help wasm fixtures test demo push envoy python bench lint clean toolchain schema oci oci-tools fuzz
+.PHONY: cli size-report fuzz-ci help wasm fixtures test demo push envoy python bench lint clean toolchain schema oci oci-tools fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 wasm: $(WASM) ## Build dist/switchyard.wasm (release, LTO, wasm-opt); WASM_ROUTE=rustup|debian forces a toolchain
+
+cli: ## Build the command line, target/release/switchyard (also: cargo install --path .)
+	$(CARGO) build --release --locked --bin switchyard
+	@echo "target/release/switchyard: $$(target/release/switchyard --version)"
 
 fixtures: $(FIXTURE) ## Build dist/minimal-filter.wasm, the smallest routing filter (test and bench baseline)
 

@@ -352,7 +352,7 @@ fn compared(size: usize, fields: bool, n: usize) -> (u64, Calls) {
         ("content-length", length.as_str()),
         ("x-request-id", "bench"),
     ];
-    let mut run = |vm: &mut Vm| {
+    let run = |vm: &mut Vm| {
         let mut stream = vm.stream();
         stream.request_headers(&headers);
         stream.request_body(&request, true);

@@ -26,6 +26,8 @@
 )]
 
 pub mod cidr;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod filter;

@@ -7,8 +7,8 @@ use std::path::Path;
 
 /// Top-level modules of `src/`, by layer, top first. `lib` is the crate root.
 const LAYERS: &[&[&str]] = &[
-    &["lib"],
-    &["filter"],
+    &["lib", "main"],
+    &["filter", "cli"],
     &["config", "engine"],
     &["plan"],
     &["request", "hash", "cidr", "time", "random", "json"],

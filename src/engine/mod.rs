@@ -11,7 +11,7 @@ pub mod matching;
 pub mod shadow;
 pub mod trust;
 
-use crate::plan::{Base, Experiment, MAX_EXPERIMENTS, Plan, Route, Selector, Variant};
+use crate::plan::{Base, Experiment, HeaderNames, MAX_EXPERIMENTS, Plan, Route, Selector, Variant};
 use crate::request::Request;
 use std::net::IpAddr;
 use trust::Trust;
@@ -108,6 +108,31 @@ impl<'p> Decision<'p> {
     pub fn cohorts(&self) -> impl Iterator<Item = (&'p Experiment, &'p Variant)> + '_ {
         self.enrolments()
             .map(|(_, experiment, _, variant)| (experiment, variant))
+    }
+
+    /// Whether the request is sampled for a shadow comparison: the filter then sends the copy
+    /// itself, and writes no shadow header.
+    pub fn compared(&self) -> bool {
+        self.shadow.is_some()
+            && self
+                .route
+                .shadow
+                .as_ref()
+                .is_some_and(|s| s.compare.is_some())
+    }
+
+    /// The request headers the filter writes for this decision, to `write` in the order it
+    /// writes them: the cluster, the target, the shadow (unless compared), one per cohort. The
+    /// proxy and the command line's `explain` both take them from here.
+    pub fn write_headers(&self, names: &'p HeaderNames, mut write: impl FnMut(&'p str, &'p str)) {
+        write(&names.cluster, self.cluster);
+        write(&names.target, self.target.as_str());
+        if let Some(shadow) = self.shadow.filter(|_| !self.compared()) {
+            write(&names.shadow, shadow);
+        }
+        for (experiment, variant) in self.cohorts() {
+            write(&experiment.header, &variant.name);
+        }
     }
 
     /// The same with the experiment's and the variant's positions in the configuration.

@@ -235,20 +235,14 @@ impl HttpContext for Stream {
         };
         let decision = engine::decide(plan, &request, &mut env);
         if let Some(decision) = &decision {
-            let h = &plan.headers;
-            self.add_http_request_header(&h.cluster, decision.cluster);
-            self.add_http_request_header(&h.target, decision.target.as_str());
-            match (decision.shadow, &decision.route.shadow) {
-                // Compared: the filter sends the copy itself; Envoy must not send another.
-                (Some(_), Some(shadow)) if shadow.compare.is_some() => {
-                    self.compared =
-                        shadow::begin(&active, decision.route_number, &pairs, end_of_stream);
-                }
-                (Some(shadow), _) => self.add_http_request_header(&h.shadow, shadow),
-                (None, _) => {}
-            }
-            for (experiment, variant) in decision.cohorts() {
-                self.add_http_request_header(&experiment.header, &variant.name);
+            decision.write_headers(&plan.headers, |name, value| {
+                self.add_http_request_header(name, value);
+            });
+            // Compared: the filter sends the copy itself (and wrote no shadow header, so that
+            // Envoy sends no other).
+            if decision.compared() {
+                self.compared =
+                    shadow::begin(&active, decision.route_number, &pairs, end_of_stream);
             }
             self.count(decision);
         }

@@ -1,0 +1,292 @@
+//! `switchyard explain CONFIG [request]`: the headers the module would write on one request, and
+//! why, from the engine the module runs (`Decision::write_headers` is the filter's own list).
+
+use super::USAGE;
+use crate::engine::{self, Decision, Env};
+use crate::plan::Plan;
+use crate::random::Rng;
+use crate::request::Request;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(value_name = "CONFIG")]
+    config: PathBuf,
+    /// `:authority`, without or with a port.
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// The path, with its query if any.
+    #[arg(long, default_value = "/")]
+    path: String,
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// A request header, `NAME:VALUE` (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    headers: Vec<String>,
+    /// A cookie, `NAME=VALUE` (repeatable; joined into one `cookie` header).
+    #[arg(long = "cookie", value_name = "NAME=VALUE")]
+    cookies: Vec<String>,
+    /// The client address (`source.address`), for `overrides.from: trusted`.
+    #[arg(long, value_name = "IP")]
+    source: Option<String>,
+    /// The proxy clock, RFC 3339 (default: now): ramps and `switch_at` are evaluated at it.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// The per-request draw, in [0, 1) (default: drawn): decides unkeyed canaries and shadows.
+    #[arg(long, value_name = "U")]
+    random: Option<f64>,
+    /// One JSON document on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `explain` knows of the proxy: the instant, the client and the draw it was given.
+pub struct Given {
+    pub now_ms: i64,
+    pub source: Option<IpAddr>,
+    /// The draw in basis points as the engine takes it; None: drawn.
+    pub random: Option<u64>,
+    rng: Rng,
+}
+
+impl Given {
+    pub fn new(now_ms: i64, source: Option<IpAddr>, random: Option<u64>) -> Given {
+        Given {
+            now_ms,
+            source,
+            random,
+            rng: Rng::from_entropy(now_ms.unsigned_abs()),
+        }
+    }
+}
+
+impl Env for Given {
+    fn now_ms(&mut self) -> i64 {
+        self.now_ms
+    }
+
+    fn source_ip(&mut self) -> Option<IpAddr> {
+        self.source
+    }
+
+    fn random(&mut self) -> u64 {
+        self.random.unwrap_or_else(|| self.rng.next_u64())
+    }
+}
+
+/// The request flags as the module's request view sees them: (name, value) pairs in order.
+pub fn request_pairs(
+    host: &str,
+    path: &str,
+    method: &str,
+    headers: &[(String, String)],
+    cookies: &[String],
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut pairs = vec![
+        (b":authority".to_vec(), host.as_bytes().to_vec()),
+        (b":path".to_vec(), path.as_bytes().to_vec()),
+        (b":method".to_vec(), method.as_bytes().to_vec()),
+        (b":scheme".to_vec(), b"http".to_vec()),
+    ];
+    for (name, value) in headers {
+        pairs.push((
+            name.to_ascii_lowercase().into_bytes(),
+            value.as_bytes().to_vec(),
+        ));
+    }
+    if !cookies.is_empty() {
+        pairs.push((b"cookie".to_vec(), cookies.join("; ").into_bytes()));
+    }
+    pairs
+}
+
+/// The headers the module writes on this request (none when no route matches), and the client's
+/// headers it removes, from the same code the filter runs.
+pub fn explain<'p>(
+    plan: &'p Plan,
+    pairs: &[(&[u8], &[u8])],
+    env: &mut impl Env,
+) -> (Option<Decision<'p>>, Vec<(&'p str, &'p str)>, Vec<String>) {
+    let request = Request::new(pairs);
+    let decision = engine::decide(plan, &request, env);
+    let mut written = Vec::new();
+    if let Some(decision) = &decision {
+        decision.write_headers(&plan.headers, |name, value| written.push((name, value)));
+    }
+    let mut removed: Vec<String> = Vec::new();
+    for (name, _) in pairs {
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if plan.is_spoofable(name.as_bytes()) && !removed.contains(&name) {
+            removed.push(name);
+        }
+    }
+    (decision, written, removed)
+}
+
+fn usage(message: String) -> u8 {
+    eprintln!("switchyard explain: {message}");
+    USAGE
+}
+
+pub fn run(args: &Args) -> u8 {
+    let mut headers = Vec::new();
+    for header in &args.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            return usage(format!(
+                "--header {header:?}: give NAME:VALUE, e.g. x-user:alice"
+            ));
+        };
+        headers.push((name.trim().to_string(), value.trim_start().to_string()));
+    }
+    if let Some(cookie) = args.cookies.iter().find(|c| !c.contains('=')) {
+        return usage(format!(
+            "--cookie {cookie:?}: give NAME=VALUE, e.g. uid=alice"
+        ));
+    }
+    let now_ms = match &args.at {
+        Some(at) => match crate::time::parse_rfc3339(at) {
+            Ok(ms) => ms,
+            Err(why) => return usage(format!("--at {at:?}: {why}")),
+        },
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    };
+    let source = match &args.source {
+        Some(ip) => match ip.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => return usage(format!("--source {ip:?}: give an IP address")),
+        },
+        None => None,
+    };
+    let random = match args.random {
+        // The engine takes a draw modulo 10,000 basis points.
+        Some(u) if (0.0..1.0).contains(&u) => Some((u * 10_000.0).floor() as u64),
+        Some(u) => return usage(format!("--random {u}: give a number in [0, 1)")),
+        None => None,
+    };
+    let plan = match super::load(&args.config) {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    let mut env = Given::new(now_ms, source, random);
+    let owned = request_pairs(
+        &args.host,
+        &args.path,
+        &args.method,
+        &headers,
+        &args.cookies,
+    );
+    let pairs: Vec<(&[u8], &[u8])> = owned
+        .iter()
+        .map(|(n, v)| (n.as_slice(), v.as_slice()))
+        .collect();
+    let (decision, written, removed) = explain(&plan, &pairs, &mut env);
+    if args.json {
+        println!("{}", json(decision.as_ref(), &written, &removed));
+    } else {
+        print!("{}", text(&plan, decision.as_ref(), &written, &removed));
+    }
+    0
+}
+
+fn json(
+    decision: Option<&Decision<'_>>,
+    written: &[(&str, &str)],
+    removed: &[String],
+) -> serde_json::Value {
+    let headers: serde_json::Map<String, serde_json::Value> = written
+        .iter()
+        .map(|(n, v)| ((*n).to_string(), serde_json::Value::from(*v)))
+        .collect();
+    match decision {
+        None => serde_json::json!({
+            "matched": false, "route": null, "cluster": null, "target": null,
+            "reason": "unmatched", "shadow": null, "compared": false, "cohorts": {},
+            "headers": {}, "removed": removed
+        }),
+        Some(d) => {
+            let cohorts: serde_json::Map<String, serde_json::Value> = d
+                .cohorts()
+                .map(|(e, v)| (e.name.to_string(), serde_json::Value::from(&*v.name)))
+                .collect();
+            serde_json::json!({
+                "matched": true, "route": &*d.route.name, "cluster": d.cluster,
+                "target": d.target.as_str(), "reason": d.reason.as_str(), "shadow": d.shadow,
+                "compared": d.compared(), "cohorts": cohorts, "headers": headers,
+                "removed": removed
+            })
+        }
+    }
+}
+
+fn text(
+    plan: &Plan,
+    decision: Option<&Decision<'_>>,
+    written: &[(&str, &str)],
+    removed: &[String],
+) -> String {
+    let mut out = String::new();
+    let mut line = |key: &str, value: &str| out.push_str(&format!("{key:<9} {value}\n"));
+    line("revision", &plan.revision);
+    match decision {
+        None => line("route", "none matches: the module writes no header"),
+        Some(d) => {
+            line("route", &d.route.name);
+            line(
+                "target",
+                &format!("{} ({})", d.target.as_str(), why(d.reason)),
+            );
+            line("cluster", d.cluster);
+            let shadow = match d.shadow {
+                None => "not sampled".to_string(),
+                Some(cluster) if d.compared() => {
+                    format!("{cluster}, sent by the filter and its answer compared")
+                }
+                Some(cluster) => format!("{cluster}, mirrored by Envoy"),
+            };
+            line("shadow", &shadow);
+            let cohorts: Vec<String> = d
+                .cohorts()
+                .map(|(e, v)| format!("{}={}", e.name, v.name))
+                .collect();
+            line(
+                "cohorts",
+                &if cohorts.is_empty() {
+                    "-".into()
+                } else {
+                    cohorts.join(", ")
+                },
+            );
+        }
+    }
+    for (i, (name, value)) in written.iter().enumerate() {
+        line(
+            if i == 0 { "writes" } else { "" },
+            &format!("{name}: {value}"),
+        );
+    }
+    if !removed.is_empty() {
+        line(
+            "removes",
+            &format!("{} (sent by the client)", removed.join(", ")),
+        );
+    }
+    out
+}
+
+fn why(reason: engine::Reason) -> &'static str {
+    use engine::Reason::*;
+    match reason {
+        Base => "the route's base cluster",
+        Scheduled => "the colour switch_at made active",
+        Preview => "a preview override",
+        Forced => "a force override",
+        Sticky => "the sticky key's bucket",
+        Random => "the per-request draw",
+        Variant => "an experiment variant's cluster",
+        Guard => "the canary's guard halted it",
+    }
+}

@@ -1,0 +1,348 @@
+//! The `switchyard` command line (`spec/CLI.md`): `check` and `explain` run as the built binary
+//! on valid, invalid and broken inputs, with their exit codes and messages; and `explain` equals
+//! the module: for thousands of seeded random requests, the headers it gives are those the
+//! compiled module writes in the wasmtime host.
+
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, UNIX_EPOCH};
+use switchyard::cli::explain;
+use switchyard_test_host::{Host, SWITCHYARD};
+
+fn switchyard(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    if let Some(bytes) = stdin {
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn scratch(name: &str, content: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("switchyard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn check_accepts_valid_files_and_reports_every_problem_as_the_module_logs_it() {
+    let ok = switchyard(
+        &[
+            "check",
+            "examples/configs/canary.json",
+            "examples/configs/compare.json",
+        ],
+        None,
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let out = text(&ok.stdout);
+    assert!(
+        out.contains(r#"examples/configs/canary.json: valid, revision "checkout-canary-10""#),
+        "{out}"
+    );
+    assert!(out.contains("compare.json: valid"), "{out}");
+
+    let bad = r#"{"routes": [{"name": "a", "stable": "s", "canary": {"cluster": "c", "weight": 150}},
+                              {"name": "b"}], "debgu": true}"#;
+    let expected: Vec<String> = switchyard::config::load(bad.as_bytes())
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(expected.len(), 3);
+    let invalid = switchyard(&["check", "-"], Some(bad.as_bytes()));
+    assert_eq!(invalid.status.code(), Some(1));
+    let lines: Vec<String> = text(&invalid.stderr).lines().map(String::from).collect();
+    assert_eq!(lines[0], "-: invalid, 3 problems; fix each at its path:");
+    assert_eq!(
+        lines[1..],
+        expected[..],
+        "one `PATH: message` line per problem, as the module's"
+    );
+
+    let broken = switchyard(&["check", "-"], Some(b"{\"routes\": [}"));
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(text(&broken.stderr).contains("$: invalid JSON: expected value at line 1 column 13"));
+
+    let json = switchyard(&["check", "--json", "-"], Some(bad.as_bytes()));
+    assert_eq!(json.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["files"][0]["valid"], false);
+    assert_eq!(doc["files"][0]["problems"][0]["path"], "debgu");
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let missing = switchyard(&["check", "/no/such/file.json"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).starts_with("switchyard: cannot read /no/such/file.json: "));
+    for args in [
+        &["frobnicate"][..],
+        &["check"],
+        &["explain"],
+        &["check", "--nope", "x"],
+    ] {
+        assert_eq!(switchyard(args, None).status.code(), Some(2), "{args:?}");
+    }
+    let config = "examples/configs/canary.json";
+    for (flag, value, message) in [
+        ("--random", "1.5", "--random 1.5: give a number in [0, 1)"),
+        ("--at", "yesterday", "--at \"yesterday\": "),
+        (
+            "--header",
+            "no-colon",
+            "--header \"no-colon\": give NAME:VALUE",
+        ),
+        (
+            "--cookie",
+            "no-equals",
+            "--cookie \"no-equals\": give NAME=VALUE",
+        ),
+        (
+            "--source",
+            "10.0.0",
+            "--source \"10.0.0\": give an IP address",
+        ),
+    ] {
+        let out = switchyard(&["explain", config, flag, value], None);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        assert!(
+            text(&out.stderr).contains(message),
+            "{flag}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(switchyard(&["--help"], None).status.code(), Some(0));
+}
+
+#[test]
+fn explain_prints_the_decision_and_the_headers_as_the_contract_shows() {
+    let config = scratch(
+        "shop.json",
+        &json!({"revision": "r1", "routes": [{"name": "shop", "match": {"hosts": ["shop.example.com"]},
+            "stable": "shop-v1", "canary": {"cluster": "shop-v2", "weight": 100, "sticky": ["cookie:uid"]},
+            "experiments": [{"name": "ranker", "key": ["cookie:uid"],
+                "variants": [{"name": "treatment", "weight": 1}, {"name": "control", "weight": 0}]}]}]})
+        .to_string(),
+    );
+    let out = switchyard(
+        &[
+            "explain",
+            &config,
+            "--host",
+            "shop.example.com",
+            "--cookie",
+            "uid=u1",
+            "--json",
+            "--header",
+            "x-switchyard-cluster:evil",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        json!({"matched": true, "route": "shop", "cluster": "shop-v2", "target": "canary",
+               "reason": "sticky", "shadow": null, "compared": false,
+               "cohorts": {"ranker": "treatment"},
+               "headers": {"x-switchyard-cluster": "shop-v2", "x-switchyard-target": "canary",
+                           "x-switchyard-exp-ranker": "treatment"},
+               "removed": ["x-switchyard-cluster"]})
+    );
+    let unmatched = switchyard(
+        &["explain", &config, "--host", "other.example.com", "--json"],
+        None,
+    );
+    let doc: Value = serde_json::from_slice(&unmatched.stdout).unwrap();
+    assert_eq!(doc["matched"], false);
+    assert_eq!(doc["reason"], "unmatched");
+    assert_eq!(doc["headers"], json!({}));
+
+    let human = switchyard(
+        &[
+            "explain",
+            &config,
+            "--host",
+            "shop.example.com",
+            "--cookie",
+            "uid=u1",
+        ],
+        None,
+    );
+    let out = text(&human.stdout);
+    assert!(
+        out.contains("target    canary (the sticky key's bucket)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("writes    x-switchyard-cluster: shop-v2\n"),
+        "{out}"
+    );
+
+    let invalid = scratch("invalid.json", r#"{"routes": [{"name": "x"}]}"#);
+    let out = switchyard(&["explain", &invalid], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("routes[0].stable: required unless blue_green is given"));
+}
+
+/// SplitMix64: the test's own seeded generator.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// Every strategy keyed (no per-request draw, which only the module's own generator knows),
+/// overrides from trusted sources, a scheduled blue-green switch and a ramp, on three routes.
+fn everything() -> Value {
+    json!({
+        "revision": "cli-eq",
+        "overrides": {"from": "trusted", "tokens": ["qa-token-0123456789"], "source_cidrs": ["10.0.0.0/8"]},
+        "routes": [
+            {"name": "shop", "match": {"hosts": ["shop.example.com", "*.shop.example.com"], "path_prefix": "/checkout"},
+             "stable": "shop-v1",
+             "canary": {"cluster": "shop-v2", "sticky": ["cookie:uid", "header:x-user"],
+                        "ramp": {"start_at": "2026-12-01T00:00:00Z",
+                                 "steps": [{"weight": 10, "hold_s": 3600}, {"weight": 50}]},
+                        "force": {"header": "x-canary", "cookie": "canary"}},
+             "experiments": [{"name": "ranker", "key": ["cookie:uid", "query:u"],
+                "variants": [{"name": "a", "weight": 0.5, "cluster": "ranker-a"}, {"name": "b", "weight": 0.5}]}],
+             "shadow": {"cluster": "shop-v3", "percent": 30, "key": ["cookie:uid", "header:x-user"],
+                        "methods": ["GET", "POST"]}},
+            {"name": "web", "match": {"path_prefix": "/web"},
+             "blue_green": {"active": "blue", "blue": "web-blue", "green": "web-green",
+                            "switch_at": {"active": "green", "at": "2026-12-01T12:00:00Z"},
+                            "preview": {"header": "x-preview", "cookie": "preview"}}},
+            {"name": "rank", "match": {"path_prefix": "/rank", "methods": ["POST"]}, "stable": "rank-v1",
+             "shadow": {"cluster": "rank-v2", "percent": 50, "key": ["header:x-user"], "methods": ["POST"],
+                        "compare": {"fields": ["/label"]}}}
+        ]
+    })
+}
+
+#[test]
+fn explain_writes_exactly_the_headers_the_module_writes_for_seeded_random_requests() {
+    let config = everything().to_string();
+    let plan = switchyard::config::load(config.as_bytes()).unwrap();
+    let host = Host::new(&SWITCHYARD).with_seed(3);
+    let mut vm = host.vm();
+    assert!(vm.configure(&config), "{:?}", vm.logs());
+    let mut rng = Seeded(2026);
+    let hosts = [
+        "shop.example.com",
+        "eu.shop.example.com",
+        "SHOP.example.com:8443",
+        "other.example.com",
+        "",
+    ];
+    let paths = [
+        "/checkout/cart",
+        "/checkout?u=k1",
+        "/web/",
+        "/web?x=1",
+        "/rank",
+        "/",
+        "/checkoutx",
+    ];
+    let methods = ["GET", "POST", "PUT"];
+    // Never empty: without a key the canary and the shadow draw per request, which only the
+    // module's own generator knows.
+    let users = ["u1", "u2", "user-77", "ü-unicode", "k9"];
+    let sources = ["10.1.2.3", "192.168.0.1", "::1"];
+    // Around the ramp's step and the switch: 2026-12-01T00:00Z + 0 .. 24 h.
+    let start_s = 1_764_547_200;
+    let mut matched = 0;
+    for i in 0..3000 {
+        let at_s = start_s + rng.next() % 86_400;
+        host.clock()
+            .set_wall_time(UNIX_EPOCH + Duration::from_secs(at_s));
+        let (h, path, method) = (rng.pick(&hosts), rng.pick(&paths), rng.pick(&methods));
+        let mut headers = vec![("x-user".to_string(), rng.pick(&users).to_string())];
+        for (name, values) in [
+            ("x-canary", &["always", "never", "maybe"][..]),
+            ("x-preview", &["green", "blue"][..]),
+            ("x-switchyard-token", &["qa-token-0123456789", "guess"][..]),
+            ("x-switchyard-cluster", &["evil"][..]),
+        ] {
+            if rng.next().is_multiple_of(3) {
+                headers.push((name.to_string(), rng.pick(values).to_string()));
+            }
+        }
+        let cookies = vec![
+            format!("uid={}", rng.pick(&users)),
+            format!("preview={}", rng.pick(&["green", "x"])),
+        ];
+        let source = rng.pick(&sources);
+
+        let owned = explain::request_pairs(h, path, method, &headers, &cookies);
+        let pairs: Vec<(&[u8], &[u8])> = owned
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect();
+        let mut env = explain::Given::new((at_s * 1000) as i64, source.parse().ok(), None);
+        let (decision, written, _) = explain::explain(&plan, &pairs, &mut env);
+        if decision.is_some() {
+            matched += 1;
+        }
+
+        let mut stream = vm.stream();
+        stream.set_property(&["source", "address"], format!("{source}:5555"));
+        let strings: Vec<(String, String)> = owned
+            .iter()
+            .map(|(n, v)| {
+                (
+                    String::from_utf8(n.clone()).unwrap(),
+                    String::from_utf8(v.clone()).unwrap(),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = strings
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        stream.request_headers_with(&refs, method != "POST");
+        let after = stream.request_header_map();
+        let routing = |name: &str| plan.is_spoofable(name.as_bytes());
+        let written_by_module: Vec<(String, String)> = after
+            .into_iter()
+            .filter(|(n, _)| routing(n))
+            .map(|(n, v)| (n, String::from_utf8(v).unwrap()))
+            .collect();
+        let mut module = written_by_module;
+        let mut ours: Vec<(String, String)> = written
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        module.sort();
+        ours.sort();
+        assert_eq!(
+            ours, module,
+            "request {i}: {h} {method} {path} {headers:?} {cookies:?} from {source} at {at_s}"
+        );
+    }
+    assert!(matched > 1000, "most requests match a route: {matched}");
+}
