@@ -346,3 +346,238 @@ fn explain_writes_exactly_the_headers_the_module_writes_for_seeded_random_reques
     }
     assert!(matched > 1000, "most requests match a route: {matched}");
 }
+
+/// What `diff` says for OLD → NEW at `at_ms`, and what counting 100,000 seeded keys through the
+/// engine finds: (moves by (from, to), moved back, reassigned by experiment).
+type Shares = (Vec<((String, String), f64)>, f64, Vec<(String, f64)>);
+
+fn shares_by_diff(old: &Value, new: &Value, at_ms: i64) -> Shares {
+    let (old, new) = (plan_of(old), plan_of(new));
+    let routes = switchyard::cli::diff::diff(&old, &new, at_ms);
+    let route = &routes[0];
+    let moves = route
+        .moves
+        .iter()
+        .map(|(f, t, s)| ((f.as_str().to_string(), t.as_str().to_string()), *s))
+        .collect();
+    let experiments = route
+        .experiments
+        .iter()
+        .map(|(n, _, s)| (n.clone(), *s))
+        .collect();
+    (moves, route.moved_back, experiments)
+}
+
+fn plan_of(config: &Value) -> switchyard::plan::Plan {
+    switchyard::config::load(config.to_string().as_bytes()).unwrap()
+}
+
+fn shares_by_counting(old: &Value, new: &Value, at_ms: i64, n: usize) -> Shares {
+    let (old, new) = (plan_of(old), plan_of(new));
+    let mut moves: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    let mut back = 0;
+    let mut reassigned: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut rng = Seeded(99);
+    for _ in 0..n {
+        let key = format!("uid={:016x}", rng.next());
+        let owned = explain::request_pairs("shop.example.com", "/", "GET", &[], &[key]);
+        let pairs: Vec<(&[u8], &[u8])> = owned
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect();
+        let decide = |plan| {
+            let mut env = explain::Given::new(at_ms, None, Some(0));
+            explain::explain(plan, &pairs, &mut env).0.unwrap()
+        };
+        let (a, b) = (decide(&old), decide(&new));
+        if a.target != b.target {
+            *moves
+                .entry((a.target.as_str().to_string(), b.target.as_str().to_string()))
+                .or_default() += 1;
+        }
+        if a.target.as_str() == "canary" && b.target.as_str() != "canary" {
+            back += 1;
+        }
+        for (e, v) in a.cohorts() {
+            if let Some((_, w)) = b.cohorts().find(|(f, _)| f.name == e.name) {
+                let entry = reassigned.entry(e.name.to_string()).or_default();
+                *entry += usize::from(w.name != v.name);
+            }
+        }
+    }
+    let share = |count: usize| count as f64 / n as f64;
+    (
+        moves.into_iter().map(|(k, c)| (k, share(c))).collect(),
+        share(back),
+        reassigned.into_iter().map(|(k, c)| (k, share(c))).collect(),
+    )
+}
+
+/// Within the binomial mean ± 6 standard deviations of `n` draws.
+fn close(counted: f64, exact: f64, n: usize, what: &str) {
+    let sd = (exact * (1.0 - exact) / n as f64).sqrt();
+    assert!(
+        (counted - exact).abs() <= 6.0 * sd + 1.0 / n as f64,
+        "{what}: counted {counted}, diff says {exact} (sd {sd})"
+    );
+}
+
+fn assert_agree(old: &Value, new: &Value, at_ms: i64) {
+    let n = 100_000;
+    let (moves, back, experiments) = shares_by_diff(old, new, at_ms);
+    let (counted_moves, counted_back, counted_experiments) = shares_by_counting(old, new, at_ms, n);
+    close(counted_back, back, n, "moved back");
+    for ((from, to), share) in &moves {
+        let counted = counted_moves
+            .iter()
+            .find(|(k, _)| k.0 == *from && k.1 == *to)
+            .map_or(0.0, |(_, s)| *s);
+        close(counted, *share, n, &format!("{from} → {to}"));
+    }
+    for ((from, to), counted) in &counted_moves {
+        assert!(
+            moves.iter().any(|(k, _)| k.0 == *from && k.1 == *to),
+            "counting moves {from} → {to} ({counted}), diff does not"
+        );
+    }
+    for (name, share) in &experiments {
+        let counted = counted_experiments
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(0.0, |(_, s)| *s);
+        close(counted, *share, n, &format!("{name} reassigned"));
+    }
+}
+
+fn shop(canary: Value, experiments: Value, base: Value) -> Value {
+    let mut route = json!({"name": "shop", "experiments": experiments});
+    for (k, v) in base.as_object().unwrap() {
+        route[k] = v.clone();
+    }
+    if !canary.is_null() {
+        route["canary"] = canary;
+    }
+    json!({"routes": [route]})
+}
+
+fn ranker(weights: [f64; 2], coverage: f64, namespace: Value, seed: &str) -> Value {
+    let mut e = json!({"name": "ranker", "key": ["cookie:uid"], "coverage": coverage, "seed": seed,
+        "variants": [{"name": "a", "weight": weights[0]}, {"name": "b", "weight": weights[1]}]});
+    if !namespace.is_null() {
+        e["namespace"] = namespace;
+    }
+    json!([e])
+}
+
+#[test]
+fn diff_equals_counting_over_100000_seeded_keys() {
+    let stable = json!({"stable": "shop-v1"});
+    let sticky = |w: f64, seed: &str| json!({"cluster": "shop-v2", "weight": w, "sticky": ["cookie:uid"], "seed": seed});
+    let plain = ranker([0.5, 0.5], 1.0, Value::Null, "r");
+    // A weight raised: users move on, none back.
+    assert_agree(
+        &shop(sticky(10.0, "s"), plain.clone(), stable.clone()),
+        &shop(sticky(50.0, "s"), plain.clone(), stable.clone()),
+        0,
+    );
+    // Lowered: users move back (the unsafe case).
+    assert_agree(
+        &shop(sticky(50.0, "s"), plain.clone(), stable.clone()),
+        &shop(sticky(20.0, "s"), plain.clone(), stable.clone()),
+        0,
+    );
+    // Another seed: a new draw of users, independent of the old one.
+    assert_agree(
+        &shop(sticky(30.0, "s"), plain.clone(), stable.clone()),
+        &shop(sticky(30.0, "t"), plain.clone(), stable.clone()),
+        0,
+    );
+    // Experiments reweighted, reshaped by coverage, moved between namespaces, reseeded.
+    let ns = |a: f64, b: f64| json!({"id": "ns1", "start": a, "end": b});
+    for (old, new) in [
+        (plain.clone(), ranker([0.3, 0.7], 1.0, Value::Null, "r")),
+        (plain.clone(), ranker([0.5, 0.5], 0.5, Value::Null, "r")),
+        (
+            ranker([0.5, 0.5], 1.0, ns(0.0, 0.5), "r"),
+            ranker([0.5, 0.5], 1.0, ns(0.25, 0.75), "r"),
+        ),
+        (plain.clone(), ranker([0.5, 0.5], 1.0, Value::Null, "r2")),
+    ] {
+        assert_agree(
+            &shop(Value::Null, old, stable.clone()),
+            &shop(Value::Null, new, stable.clone()),
+            0,
+        );
+    }
+    // A blue-green flip at its instant, and a ramp read at two instants.
+    let bg = json!({"blue_green": {"active": "blue", "blue": "b", "green": "g",
+                                     "switch_at": {"active": "green", "at": "2026-12-01T12:00:00Z"}}});
+    let noon = 1_764_590_400_000;
+    assert_agree(
+        &shop(
+            sticky(10.0, "s"),
+            json!([]),
+            json!({"blue_green": {"active": "blue", "blue": "b", "green": "g"}}),
+        ),
+        &shop(sticky(10.0, "s"), json!([]), bg.clone()),
+        noon + 1,
+    );
+    let ramp = json!({"cluster": "shop-v2", "sticky": ["cookie:uid"], "seed": "s",
+        "ramp": {"start_at": "2026-12-01T12:00:00Z", "steps": [{"weight": 5, "hold_s": 60}, {"weight": 40}]}});
+    for at in [noon + 30_000, noon + 120_000] {
+        assert_agree(
+            &shop(sticky(1.0, "s"), json!([]), stable.clone()),
+            &shop(ramp.clone(), json!([]), stable.clone()),
+            at,
+        );
+    }
+}
+
+#[test]
+fn diff_exits_3_on_an_unsafe_change_unless_allowed() {
+    let old = scratch(
+        "old.json",
+        &shop(
+            json!({"cluster": "c", "weight": 50, "sticky": ["cookie:uid"]}),
+            json!([]),
+            json!({"stable": "s"}),
+        )
+        .to_string(),
+    );
+    let new = scratch(
+        "new.json",
+        &shop(
+            json!({"cluster": "c", "weight": 10, "sticky": ["cookie:uid"]}),
+            json!([]),
+            json!({"stable": "s"}),
+        )
+        .to_string(),
+    );
+    let forward = switchyard(&["diff", &new, &old, "--json"], None);
+    assert_eq!(forward.status.code(), Some(0), "{}", text(&forward.stderr));
+    let doc: Value = serde_json::from_slice(&forward.stdout).unwrap();
+    assert_eq!(doc["unsafe"], false);
+    assert_eq!(
+        doc["routes"][0]["moves"],
+        json!([{"from": "stable", "to": "canary", "share": 0.4}])
+    );
+    let back = switchyard(&["diff", &old, &new], None);
+    assert_eq!(back.status.code(), Some(3));
+    assert!(text(&back.stderr).contains("run again with --allow-unsafe"));
+    assert!(
+        text(&back.stdout).contains("canary → stable 40.00%"),
+        "{}",
+        text(&back.stdout)
+    );
+    assert_eq!(
+        switchyard(&["diff", &old, &new, "--allow-unsafe"], None)
+            .status
+            .code(),
+        Some(0)
+    );
+    let invalid = scratch("bad.json", r#"{"routes": [{"name": "x"}]}"#);
+    assert_eq!(
+        switchyard(&["diff", &old, &invalid], None).status.code(),
+        Some(1)
+    );
+}

@@ -8,7 +8,6 @@ use crate::random::Rng;
 use crate::request::Request;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -145,14 +144,9 @@ pub fn run(args: &Args) -> u8 {
             "--cookie {cookie:?}: give NAME=VALUE, e.g. uid=alice"
         ));
     }
-    let now_ms = match &args.at {
-        Some(at) => match crate::time::parse_rfc3339(at) {
-            Ok(ms) => ms,
-            Err(why) => return usage(format!("--at {at:?}: {why}")),
-        },
-        None => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    let now_ms = match super::instant(args.at.as_deref()) {
+        Ok(ms) => ms,
+        Err(message) => return usage(message),
     };
     let source = match &args.source {
         Some(ip) => match ip.parse::<IpAddr>() {

@@ -1,7 +1,9 @@
 //! The operator's command line (`switchyard`), the second skin beside `filter/`: the same reader,
 //! compiler and engine as the module, so what it says is what the proxy does. The contract is
-//! `spec/CLI.md`; exit codes 0 (done, valid), 1 (invalid configuration), 2 (usage or I/O).
+//! `spec/CLI.md`; exit codes 0 (done, valid), 1 (invalid configuration), 2 (usage or I/O),
+//! 3 (an unsafe change).
 
+pub mod diff;
 pub mod explain;
 
 use crate::config::{self, Problem};
@@ -13,13 +15,14 @@ use std::process::ExitCode;
 /// Exit codes of every subcommand.
 pub const INVALID: u8 = 1;
 pub const USAGE: u8 = 2;
+pub const UNSAFE: u8 = 3;
 
 #[derive(Parser)]
 #[command(
     name = "switchyard",
     version,
     about = "Check Switchyard configurations and explain what the proxy decides, with the engine the proxy runs",
-    after_help = "Exit codes: 0 done (for check: valid), 1 invalid configuration, 2 usage or I/O error."
+    after_help = "Exit codes: 0 done (for check: valid), 1 invalid configuration, 2 usage or I/O error, 3 unsafe change (diff)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,6 +41,8 @@ enum Command {
     },
     /// The headers the module would write on one request, and why.
     Explain(explain::Args),
+    /// What pushing NEW over OLD does to users: shares moving between targets, exactly.
+    Diff(diff::Args),
 }
 
 /// Runs the command line; the process's exit code.
@@ -53,8 +58,19 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { files, json } => check(&files, json),
         Command::Explain(args) => explain::run(&args),
+        Command::Diff(args) => diff::run(&args),
     };
     ExitCode::from(code)
+}
+
+/// `--at`: Unix milliseconds of an RFC 3339 instant, or now; the message for exit code 2.
+pub(crate) fn instant(at: Option<&str>) -> Result<i64, String> {
+    match at {
+        Some(at) => crate::time::parse_rfc3339(at).map_err(|why| format!("--at {at:?}: {why}")),
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+    }
 }
 
 /// A configuration file's bytes (`-`: stdin), or the message for exit code 2.
