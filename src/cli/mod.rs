@@ -5,6 +5,7 @@
 
 pub mod diff;
 pub mod explain;
+pub mod push;
 
 use crate::config::{self, Problem};
 use clap::{Parser, Subcommand};
@@ -43,6 +44,8 @@ enum Command {
     Explain(explain::Args),
     /// What pushing NEW over OLD does to users: shares moving between targets, exactly.
     Diff(diff::Args),
+    /// Check, diff against what Envoy has, push atomically over ECDS, and wait for Envoy.
+    Push(push::Args),
 }
 
 /// Runs the command line; the process's exit code.
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Check { files, json } => check(&files, json),
         Command::Explain(args) => explain::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Push(args) => push::run(&args),
     };
     ExitCode::from(code)
 }
@@ -98,7 +102,7 @@ pub(crate) fn load(path: &Path) -> Result<crate::plan::Plan, u8> {
     })
 }
 
-fn report_problems(path: &Path, problems: &[Problem]) {
+pub(crate) fn report_problems(path: &Path, problems: &[Problem]) {
     eprintln!(
         "{}: invalid, {} problem{}; fix each at its path:",
         path.display(),

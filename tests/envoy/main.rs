@@ -17,6 +17,7 @@ mod rfc3339;
 #[path = "../common/stats.rs"]
 mod stats;
 
+mod cli;
 mod compare;
 mod guard;
 mod hostile;
