@@ -6,6 +6,7 @@
 pub mod diff;
 pub mod explain;
 pub mod push;
+pub mod status;
 
 use crate::config::{self, Problem};
 use clap::{Parser, Subcommand};
@@ -46,6 +47,8 @@ enum Command {
     Diff(diff::Args),
     /// Check, diff against what Envoy has, push atomically over ECDS, and wait for Envoy.
     Push(push::Args),
+    /// What the filter is doing, per route, from Envoy's admin stats.
+    Status(status::Args),
 }
 
 /// Runs the command line; the process's exit code.
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Push(args) => push::run(&args),
+        Command::Status(args) => status::run(&args),
     };
     ExitCode::from(code)
 }

@@ -119,3 +119,48 @@ async fn push_applies_a_safe_change_and_refuses_invalid_and_unsafe_ones() {
         "admin unreachable is an I/O error"
     );
 }
+
+async fn status_json(envoy: &Envoy) -> serde_json::Value {
+    let admin = format!("http://{}", envoy.admin);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["status", "--json", "--admin", &admin])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn status_agrees_with_the_traffic_sent() {
+    let upstreams = Upstreams::start().await;
+    let envoy = Envoy::start(&upstreams, Filter::Ecds(&config("s1", 30))).await;
+    let mut sent = std::collections::BTreeMap::<String, u64>::new();
+    for uid in crate::harness::users(200) {
+        let response = envoy.send(&Req::get("/checkout/cart").user(&uid)).await;
+        *sent
+            .entry(response.decision("target").unwrap().to_string())
+            .or_default() += 1;
+    }
+    // Counters reach Envoy once a second: poll, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let status = status_json(&envoy).await;
+        let counted: u64 = status["routes"][0]["requests"]
+            .as_object()
+            .map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum());
+        if counted >= 200 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(status["revisions"], serde_json::json!(["s1"]));
+    assert_eq!(status["routes"][0]["route"], "checkout");
+    let requests = &status["routes"][0]["requests"];
+    for (target, n) in &sent {
+        assert_eq!(requests[target].as_u64(), Some(*n), "{target}: {status}");
+    }
+}
