@@ -581,3 +581,32 @@ fn diff_exits_3_on_an_unsafe_change_unless_allowed() {
         Some(1)
     );
 }
+
+#[test]
+fn explain_batch_answers_each_line_as_explain_json_does() {
+    let config = "envoy/demo/r1.json";
+    let lines = "{\"path\": \"/checkout/cart\", \"cookies\": [\"uid=user-0001\"]}\n\n\
+                 {\"path\": \"/web/\", \"headers\": [[\"x-switchyard-target\", \"evil\"]]}\n";
+    let batch = switchyard(&["explain", config, "--batch"], Some(lines.as_bytes()));
+    assert_eq!(batch.status.code(), Some(0), "{}", text(&batch.stderr));
+    let answers: Vec<Value> = text(&batch.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let one = |args: &[&str]| -> Value {
+        let mut all = vec!["explain", config, "--json"];
+        all.extend_from_slice(args);
+        serde_json::from_slice(&switchyard(&all, None).stdout).unwrap()
+    };
+    assert_eq!(
+        answers[0],
+        one(&["--path", "/checkout/cart", "--cookie", "uid=user-0001"])
+    );
+    assert_eq!(
+        answers[1],
+        one(&["--path", "/web/", "--header", "x-switchyard-target:evil"])
+    );
+    assert_eq!(answers[1]["removed"], json!(["x-switchyard-target"]));
+    let broken = switchyard(&["explain", config, "--batch"], Some(b"not json\n"));
+    assert_eq!(broken.status.code(), Some(2));
+}

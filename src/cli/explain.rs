@@ -39,6 +39,11 @@ pub struct Args {
     /// One JSON document on stdout instead of text.
     #[arg(long)]
     json: bool,
+    /// Many requests: one JSON object per line on stdin (`host`, `path`, `method`, `headers`
+    /// as [[name, value]], `cookies` as ["name=value"], `source`, `at`, `random`; each optional,
+    /// the flags' values by default), one `--json` answer per line on stdout.
+    #[arg(long)]
+    batch: bool,
 }
 
 /// What `explain` knows of the proxy: the instant, the client and the draw it was given.
@@ -165,6 +170,9 @@ pub fn run(args: &Args) -> u8 {
         Ok(plan) => plan,
         Err(code) => return code,
     };
+    if args.batch {
+        return batch(&plan, args, now_ms, source, random);
+    }
     let mut env = Given::new(now_ms, source, random);
     let owned = request_pairs(
         &args.host,
@@ -182,6 +190,95 @@ pub fn run(args: &Args) -> u8 {
         println!("{}", json(decision.as_ref(), &written, &removed));
     } else {
         print!("{}", text(&plan, decision.as_ref(), &written, &removed));
+    }
+    0
+}
+
+/// `--batch`: a request per stdin line, an answer per stdout line.
+fn batch(plan: &Plan, args: &Args, now_ms: i64, source: Option<IpAddr>, random: Option<u64>) -> u8 {
+    use std::io::{BufRead, Write};
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let Ok(line) = line else {
+            return usage(format!("--batch: cannot read line {}", n + 1));
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(request) = serde_json::from_str::<serde_json::Value>(&line) else {
+            return usage(format!("--batch: line {} is not a JSON object", n + 1));
+        };
+        let text = |key: &str, default: &str| {
+            request
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or(default)
+                .to_string()
+        };
+        let headers: Vec<(String, String)> = request
+            .get("headers")
+            .and_then(|v| v.as_array())
+            .map_or_else(Vec::new, |items| {
+                items
+                    .iter()
+                    .filter_map(|pair| {
+                        let pair = pair.as_array()?;
+                        let name = pair.first()?.as_str()?.to_string();
+                        Some((name, pair.get(1)?.as_str()?.to_string()))
+                    })
+                    .collect()
+            });
+        let cookies: Vec<String> = request
+            .get("cookies")
+            .and_then(|v| v.as_array())
+            .map_or_else(
+                || args.cookies.clone(),
+                |items| {
+                    items
+                        .iter()
+                        .filter_map(|c| Some(c.as_str()?.to_string()))
+                        .collect()
+                },
+            );
+        let at = match request.get("at").and_then(|v| v.as_str()) {
+            Some(at) => match super::instant(Some(at)) {
+                Ok(ms) => ms,
+                Err(message) => return usage(format!("--batch line {}: {message}", n + 1)),
+            },
+            None => now_ms,
+        };
+        let random = match request.get("random").and_then(|v| v.as_f64()) {
+            Some(u) if (0.0..1.0).contains(&u) => Some((u * 10_000.0).floor() as u64),
+            Some(u) => {
+                return usage(format!(
+                    "--batch line {}: random {u}: give a number in [0, 1)",
+                    n + 1
+                ));
+            }
+            None => random,
+        };
+        let source = request
+            .get("source")
+            .and_then(|v| v.as_str())
+            .and_then(|ip| ip.parse().ok())
+            .or(source);
+        let mut env = Given::new(at, source, random);
+        let owned = request_pairs(
+            &text("host", &args.host),
+            &text("path", &args.path),
+            &text("method", &args.method),
+            &headers,
+            &cookies,
+        );
+        let pairs: Vec<(&[u8], &[u8])> = owned
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect();
+        let (decision, written, removed) = explain(plan, &pairs, &mut env);
+        if writeln!(out, "{}", json(decision.as_ref(), &written, &removed)).is_err() {
+            return USAGE;
+        }
     }
     0
 }
