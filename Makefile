@@ -194,12 +194,12 @@ target/bench/switchyard-named.wasm: $(SOURCES)
 	$(call build-wasm,.,switchyard,$@,-g --strip-dwarf --strip-producers)
 	@mv $@.tmp $@
 
-demo: $(WASM) envoy ## Real Envoy with the filter and demo upstreams on loopback: live pushes, a ramp, a guard halting a slow canary
+demo: $(WASM) envoy cli ## Real Envoy with the filter and demo upstreams on loopback: live pushes, a ramp, a guard halting a slow canary
 	@ENVOY=$(ENVOY) envoy/demo.sh
 
-push: $(WASM) envoy ## Check a configuration and push it to Envoy over ECDS: make push CONFIG=file.json
+push: $(WASM) cli ## Check a configuration, refuse an unsafe change, push it over ECDS: make push CONFIG=file.json
 	@[ -n "$(CONFIG)" ] || { echo "usage: make push CONFIG=config.json [ECDS_FILE=$(ECDS_FILE)] [ENVOY_ADMIN=$(ENVOY_ADMIN)]" >&2; exit 2; }
-	@ENVOY=$(ENVOY) envoy/push-config --file $(ECDS_FILE) --admin $(ENVOY_ADMIN) $(CONFIG)
+	@target/release/switchyard push $(CONFIG) --ecds $(ECDS_FILE) --admin $(ENVOY_ADMIN)
 
 oci: $(WASM) python ## Pack dist/switchyard.wasm as an OCI image for Istio's WasmPlugin, in dist/oci (no Docker)
 	@tools/wasm-oci --tag $(OCI_TAG) --out $(OCI_DIR) $(WASM)

@@ -5,13 +5,15 @@ Sends requests from simulated users to Envoy with Switchyard, then reads back wh
 the responses: the upstream that answered (its body), the decision (the `x-switchyard-decision`
 header, on with `debug`), and what the upstream received (`x-echo-*`); and from Envoy's stats, what
 the shadow upstream received. It prints each share beside the value the configuration asks for,
-pushes the second configuration with envoy/push-config, and does it all again. Then it pushes a
+pushes the second configuration with `switchyard push`, and does it all again. Then it pushes a
 canary ramp with short holds and shows the split at each step, then makes the canary's upstream
 slow (Envoy's fault filter, through the admin runtime) and shows the latency guard halting it.
 Last, it puts a next model in shadow with its answers compared with the live model's, and shows
 the comparison's results and differing fields beside what the hashing predicts.
 
-Python 3 standard library only; two threads, each with one keep-alive connection.
+The predictions come from the module's own engine through `switchyard explain --batch`, and the
+pushes go through `switchyard push` (target/release/switchyard, `make cli`). Python 3 standard
+library only; two threads, each with one keep-alive connection.
 """
 
 import argparse
@@ -42,7 +44,7 @@ MIX = [(("GET", "/checkout/cart"), 50), (("POST", "/checkout/pay"), 15),
 
 
 class Response:
-    __slots__ = ("user", "method", "status", "served_by", "decision", "echo_target", "echo_ranker")
+    __slots__ = ("user", "method", "path", "status", "served_by", "decision", "echo_target", "echo_ranker")
 
 
 def decision_fields(value):
@@ -69,7 +71,7 @@ def send_all(front, requests, done, results):
                 if attempt == 2:
                     raise
         r = Response()
-        r.user, r.method, r.status, r.served_by = user, method, resp.status, text
+        r.user, r.method, r.path, r.status, r.served_by = user, method, path, resp.status, text
         r.decision = decision_fields(resp.getheader("x-switchyard-decision", ""))
         r.echo_target = resp.getheader("x-echo-target", "")
         r.echo_ranker = resp.getheader("x-echo-ranker", "")
@@ -139,71 +141,52 @@ def shadow_arrivals(admin, cluster):
 
 
 # ---------------------------------------------------------------------------------------------
-# What the configuration asks for, and what GrowthBook's hashing gives for these very users
+# What the configuration asks for, and what the module's own engine decides for these very users
+# (`switchyard explain --batch`: the reader, compiler and engine the module runs, natively)
+
+SWITCHYARD = os.path.join(os.path.dirname(HERE), "target", "release", "switchyard")
 
 
-def fnv1a32(s):
-    """32-bit FNV-1a over UTF-16 code units, as GrowthBook's SDKs compute it."""
-    b = s.encode("utf-16-le")
-    h = 0x811C9DC5
-    for i in range(0, len(b), 2):
-        h = ((h ^ int.from_bytes(b[i:i + 2], "little")) * 0x01000193) & 0xFFFFFFFF
-    return h
+def push(args, config_path, allow_unsafe=False):
+    """`switchyard push`: check, diff against what Envoy has, write, wait for Envoy's verdict."""
+    command = [SWITCHYARD, "push", config_path, "--ecds", args.ecds_file, "--wasm", args.wasm,
+               "--admin", args.admin] + (["--allow-unsafe"] if allow_unsafe else [])
+    run = subprocess.run(command, capture_output=True, text=True)
+    for line in (run.stderr + run.stdout).splitlines():
+        print(f"  switchyard push: {line.removeprefix('switchyard push: ')}")
+    return run.returncode
 
 
-def bucket(version, seed, key):
-    if version == 1:
-        return (fnv1a32(key + seed) % 1000) / 1000
-    return (fnv1a32(str(fnv1a32(seed + key))) % 10000) / 10000
+def explain(config_path, requests, at=None):
+    """The engine's decision for each request `(user, method, path)` (cookies as the demo sends
+    them), in order, read from `switchyard explain --batch` at the instant `at` (RFC 3339)."""
+    lines = []
+    for user, method, path in requests:
+        request = {"path": path, "method": method, "cookies": ["theme=dark", f"uid={user}"],
+                   "host": "127.0.0.1:10000"}
+        if at:
+            request["at"] = at
+        lines.append(json.dumps(request))
+    run = subprocess.run([SWITCHYARD, "explain", config_path, "--batch"], input="\n".join(lines) + "\n",
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"demo: switchyard explain failed: {run.stderr.strip()}")
+    return [json.loads(line) for line in run.stdout.splitlines()]
 
 
-def key_of(sources, user):
-    """The key the filter will find in our requests (only cookies are sent), or None."""
-    cookies = {"theme": "dark", "uid": user}
-    for source in sources:
-        kind, _, name = source.partition(":")
-        if kind == "cookie" and cookies.get(name):
-            return cookies[name]
-    return None
-
-
-def variant_of(e, user):
-    key = key_of(e["key"], user)
-    if key is None:
-        return None
-    ns = e.get("namespace")
-    if ns and not ns["start"] <= bucket(1, "__" + ns["id"], key) < ns["end"]:
-        return None
-    b, start = bucket(e.get("hash_version", 2), e.get("seed", e["name"]), key), 0.0
-    for v in e["variants"]:
-        end = start + e.get("coverage", 1) * v["weight"]
-        if start <= b < end:
-            return v
-        start += v["weight"]
-    return None
-
-
-def predict(route, user):
-    """(cluster, target, {experiment: variant}) for a request of this user, or None when the
-    filter draws at random (a canary without a sticky key)."""
-    cohorts = {e["name"]: variant_of(e, user) for e in route.get("experiments", [])}
-    if "blue_green" in route:
-        target = active_colour(route["blue_green"])
-        cluster = route["blue_green"][target]
-    else:
-        cluster, target = route["stable"], "stable"
-    canary = route.get("canary")
-    if canary:
-        key = key_of(canary.get("sticky", []), user)
-        if key is None:
-            return None
-        if bucket(2, canary.get("seed", route["name"]), key) < canary["weight"] / 100:
-            return canary["cluster"], "canary", {n: v and v["name"] for n, v in cohorts.items()}
-    for v in cohorts.values():
-        if v and "cluster" in v:
-            cluster = v["cluster"]
-            break
-    return cluster, target, {n: v and v["name"] for n, v in cohorts.items()}
+def predict_all(config_path, requests):
+    """(cluster, target, {experiment: variant or None}) per request, None where the filter draws
+    at random (a canary without a sticky key)."""
+    config = json.load(open(config_path))
+    experiments = {r["name"]: [e["name"] for e in r.get("experiments", [])] for r in config["routes"]}
+    out = []
+    for d in explain(config_path, requests):
+        if not d["matched"] or d["reason"] == "random":
+            out.append(None)
+            continue
+        cohorts = {name: d["cohorts"].get(name) for name in experiments.get(d["route"], [])}
+        out.append((d["cluster"], d["target"], cohorts))
+    return out
 
 
 def active_colour(bg):
@@ -264,7 +247,8 @@ def row(n, total, configured, predicted):
     return f"{n:>9}{pct(n / max(total, 1)):>9}{configured:>12}{predicted:>11}"
 
 
-def report(title, config, results, elapsed, users, admin, shadow_before, explain):
+def report(title, config_path, results, elapsed, users, admin, shadow_before, explain_note):
+    config = json.load(open(config_path))
     routes = {r["name"]: r for r in config["routes"]}
     by_route = defaultdict(list)
     for r in results:
@@ -275,8 +259,9 @@ def report(title, config, results, elapsed, users, admin, shadow_before, explain
     print(f"  {len(results)} requests from {len(users)} users in {elapsed:.1f} s "
           f"({len(results) / elapsed:.0f}/s), {failed} failed; "
           + ", ".join(f"revision {rev} served {n}" for rev, n in revisions.most_common()))
-    predictions = {id(r): predict(routes[name], r.user)
-                   for name, got in by_route.items() if name in routes for r in got}
+    judged_requests = [r for name, got in by_route.items() if name in routes for r in got]
+    guesses = predict_all(config_path, [(r.user, r.method, r.path) for r in judged_requests])
+    predictions = {id(r): g for r, g in zip(judged_requests, guesses)}
 
     # Clusters and targets: the cluster is the upstream that answered, the target the filter's.
     print(f"\n  {'route':<10}{'cluster':<14}{'target':<9}{HEAD}")
@@ -334,10 +319,10 @@ def report(title, config, results, elapsed, users, admin, shadow_before, explain
         print(f"  {sh['cluster']} received {marked} copies marked {MARKER} (the filter picked "
               f"{picked}),\n  and {unmarked} requests without the marker")
 
-    if explain:
-        print("\n  predicted: what GrowthBook's hashing, recomputed here in Python, gives for the users\n"
-              "  who sent these requests. Configured vs predicted is chance (which users came);\n"
-              "  measured vs predicted would be a bug.")
+    if explain_note:
+        print("\n  predicted: what the module's engine decides for the users who sent these requests,\n"
+              "  from `switchyard explain --batch`. Configured vs predicted is chance (which users\n"
+              "  came); measured vs predicted would be a bug.")
 
     # Envoy followed every decision, upstreams saw the filter's headers, decisions match the hash.
     matched = [r for r in results if r.decision.get("route")]
@@ -377,23 +362,27 @@ def canary_users(config, by_route):
     return out
 
 
-def in_canary(route, user):
-    p = predict(route, user)
-    return p is not None and p[1] == "canary"
+def in_canary(config_path, route, users):
+    """Which of `users` the engine puts on `route`'s canary: {user: bool}."""
+    path = route.get("match", {}).get("path_prefix", "/") + "cart"
+    decisions = explain(config_path, [(u, "GET", path) for u in users])
+    return {u: d["target"] == "canary" for u, d in zip(users, decisions)}
 
 
-def stickiness(config, seen):
+def stickiness(config_path, seen):
+    config = json.load(open(config_path))
     for name, users in seen.items():
         route = next(r for r in config["routes"] if r["name"] == name)
         flip = sum(len(s) > 1 for s in users.values())
         on = sum(True in s for s in users.values())
-        predicted = sum(in_canary(route, u) for u in users)
+        predicted = sum(in_canary(config_path, route, list(users)).values())
         print(f"  {name} users on the canary: {on}/{len(users)} = {pct(on / len(users))} "
               f"(configured {route['canary']['weight']:g}%, predicted {pct(predicted / len(users))}); "
               f"users who saw both sides: {flip}")
 
 
-def moved(before_cfg, after_cfg, before, after):
+def moved(before_path, after_path, before, after):
+    before_cfg, after_cfg = json.load(open(before_path)), json.load(open(after_path))
     for name in before:
         if name not in after:
             continue
@@ -406,7 +395,7 @@ def moved(before_cfg, after_cfg, before, after):
         stayed = sum(True in after[name][u] for u in was_on)
         went = sum(True in after[name][u] for u in was_off)
         configured = (w1 - w0) / (100 - w0) if w1 > w0 and w0 < 100 else 0
-        predicted = sum(in_canary(r1, u) for u in was_off)
+        predicted = sum(in_canary(after_path, r1, was_off).values())
         print(f"  {name} canary {w0:g}% → {w1:g}%, users seen before and after: of {len(was_on)} on the "
               f"canary before, {stayed} still are;\n  of {len(was_off)} on stable, {went} moved over = "
               f"{pct(went / max(len(was_off), 1))} (configured ({w1:g}−{w0:g})/(100−{w0:g}) = {pct(configured)}, "
@@ -465,14 +454,12 @@ def release_loop(args, users):
     pushed = os.path.join(os.path.dirname(args.ecds_file), "..", "r3.json")
     with open(pushed, "w") as f:
         json.dump(config, f)
-    push = [os.path.join(HERE, "push-config"), "--quiet", "--file", args.ecds_file, "--wasm", args.wasm,
-            "--admin", args.admin, pushed]
-    if subprocess.run(push).returncode != 0:
+    # Before its start the ramp's weight is 0: the canary's users go back to stable until then,
+    # which `switchyard push` calls unsafe (exit 3) and this demo means.
+    if push(args, pushed, allow_unsafe=True) != 0:
         raise SystemExit("demo: the push failed")
 
     sample = users[:400]
-    key = lambda u: key_of(canary["sticky"], u)
-    seed = canary.get("seed", name)
     print(f"  {'step':>4}  {'in force from':>13}  {'weight':>6}  {'users on the canary':>19}  "
           f"{'predicted':>9}  gauges (step, weight)")
     begins, checks = 0, [(0, 0, start - 2)]
@@ -483,7 +470,9 @@ def release_loop(args, users):
         time.sleep(max(0.0, at - time.time()))
         results = send_batch(args.front, [(u, "GET", "/checkout/cart") for u in sample], THREADS)
         on = sum(r.decision.get("target") == "canary" for r in results)
-        predicted = sum(bucket(2, seed, key(u)) < weight / 100 for u in sample)
+        instant = datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        decided = explain(pushed, [(u, "GET", "/checkout/cart") for u in sample], at=instant)
+        predicted = sum(d["target"] == "canary" for d in decided)
         shown = (gauge(args.admin, "switchyard_canary_step", name),
                  gauge(args.admin, "switchyard_canary_weight", name))
         when = "before start" if step == 0 else f"+{at - 1 - start} s"
@@ -535,9 +524,8 @@ def shadow_comparison(args, users):
     print(f"\n== 4. push {args.compare}: route {name} copies {shadow['percent']:g}% of users' "
           f"{'/'.join(shadow['methods'])} requests to {shadow['cluster']} (the next model) and compares "
           f"{', '.join(compare['fields'])} (tolerance {compare['tolerance']:g}) with {route['stable']}'s answers")
-    push = [os.path.join(HERE, "push-config"), "--quiet", "--file", args.ecds_file, "--wasm", args.wasm,
-            "--admin", args.admin, args.compare]
-    if subprocess.run(push).returncode != 0:
+    # The checkout canary of part 3 is gone in this configuration: unsafe, and meant.
+    if push(args, args.compare, allow_unsafe=True) != 0:
         raise SystemExit("demo: the push failed")
 
     sample = users[:400]
@@ -552,9 +540,8 @@ def shadow_comparison(args, users):
     print(f"  {len(results)} POST {path} from {len(sample)} users in {elapsed:.1f} s, {failed} failed; "
           f"users were answered by model {dict(models)}: the shadow's answers never reach them")
 
-    key = lambda u: key_of(shadow["key"], u)
-    seed = shadow.get("seed", name + ".shadow")
-    picked = [u for u in sample if bucket(2, seed, key(u)) < shadow["percent"] / 100]
+    decided = explain(args.compare, [(u, "POST", path) for u in sample])
+    picked = [u for u, d in zip(sample, decided) if d["shadow"]]
     disagree = [u for u in picked if u[-1] in "05"]
     predicted = {"match": len(picked) - len(disagree), "mismatch": len(disagree)}
     deadline = time.monotonic() + 10
@@ -602,31 +589,37 @@ def main():
     print(f"\n== 1. {args.before} (revision {before.get('revision', '')})")
     base = {c: shadow_arrivals(args.admin, c) for c in shadows}
     results, elapsed = drive(args.front, users, args.requests, seed=1)
-    by_route, _ = report(f"-- revision {before.get('revision')}", before, results, elapsed, users,
-                         args.admin, base, explain=True)
+    by_route, _ = report(f"-- revision {before.get('revision')}", args.before, results, elapsed, users,
+                         args.admin, base, explain_note=True)
     seen_before = canary_users(before, by_route)
-    stickiness(before, seen_before)
+    stickiness(args.before, seen_before)
 
     print(f"\n== 2. push {args.after}: {describe_push(before, after)}")
-    push = [os.path.join(HERE, "push-config"), "--file", args.ecds_file, "--wasm", args.wasm,
-            "--admin", args.admin, args.after]
+    print(f"  what it does to users, before the push (`switchyard diff {args.before} {args.after}`):")
+    diff = subprocess.run([SWITCHYARD, "diff", args.before, args.after], capture_output=True, text=True)
+    for line in (diff.stdout + diff.stderr).splitlines():
+        print(f"    {line}")
     started = time.monotonic()
-    if subprocess.run(push).returncode != 0:
+    if push(args, args.after) != 0:
         raise SystemExit("demo: the push failed")
     print(f"  pushed and applied in {time.monotonic() - started:.1f} s")
 
     base = {c: shadow_arrivals(args.admin, c) for c in shadows}
     results, elapsed = drive(args.front, users, args.requests, seed=2)
-    by_route, _ = report(f"-- revision {after.get('revision')}", after, results, elapsed, users,
-                         args.admin, base, explain=False)
+    by_route, _ = report(f"-- revision {after.get('revision')}", args.after, results, elapsed, users,
+                         args.admin, base, explain_note=False)
     seen_after = canary_users(after, by_route)
-    stickiness(after, seen_after)
-    moved(before, after, seen_before, seen_after)
+    stickiness(args.after, seen_after)
+    moved(args.before, args.after, seen_before, seen_after)
 
     if args.ramp:
         release_loop(args, users)
     if args.compare:
         shadow_comparison(args, users)
+    print(f"\n== what Envoy's stats say now (`switchyard status --admin {args.admin}`):")
+    status = subprocess.run([SWITCHYARD, "status", "--admin", args.admin], capture_output=True, text=True)
+    for line in (status.stdout + status.stderr).splitlines():
+        print(f"  {line}")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ done
 # written there with the same tool that pushes the second one.
 mkdir "$run/ecds"
 sed "s#envoy/ecds#$run/ecds#g" envoy/ecds.yaml > "$run/envoy.yaml"
-ENVOY=$ENVOY envoy/push-config --quiet --file "$run/ecds/switchyard.yaml" --wasm "$WASM" envoy/demo/r1.json
+target/release/switchyard push envoy/demo/r1.json --ecds "$run/ecds/switchyard.yaml" --wasm "$WASM" >/dev/null
 
 "$ENVOY" -c "$run/envoy.yaml" --concurrency 2 --disable-hot-restart \
   --log-level warning --component-log-level wasm:info >"$run/envoy.log" 2>&1 &

@@ -116,19 +116,19 @@ impl Pointer {
         }
         let mut tokens = Vec::new();
         for raw in text.strip_prefix('/')?.split('/') {
-            let mut token = String::with_capacity(raw.len());
-            let mut chars = raw.chars();
-            while let Some(c) = chars.next() {
-                token.push(match c {
-                    '~' => match chars.next()? {
-                        '0' => '~',
-                        '1' => '/',
+            let mut token = Vec::with_capacity(raw.len());
+            let mut bytes = raw.bytes();
+            while let Some(b) = bytes.next() {
+                token.push(match b {
+                    b'~' => match bytes.next()? {
+                        b'0' => b'~',
+                        b'1' => b'/',
                         _ => return None,
                     },
-                    c => c,
+                    b => b,
                 });
             }
-            tokens.push(token.into());
+            tokens.push(String::from_utf8(token).ok()?.into());
         }
         Some(Pointer { tokens })
     }

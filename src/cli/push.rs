@@ -60,7 +60,7 @@ pub fn resource(config: &str, name: &str, wasm: &str) -> String {
     out
 }
 
-/// The configuration a resource written by `resource` (or `envoy/push-config`) carries.
+/// The configuration a resource written by `resource` (and `envoy/ecds/switchyard.yaml`) carries.
 pub fn configuration_in(resource: &str) -> Option<String> {
     let mut lines = resource.lines().skip_while(|l| l.trim_end() != VALUE);
     lines.next()?;

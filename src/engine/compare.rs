@@ -226,7 +226,7 @@ pub(crate) fn equal(a: &Json, b: &Json, tolerance: f64) -> bool {
 /// An item's value on one side, as a log line shows it.
 fn shown(compare: &Compare, view: &View<'_>, item: Item) -> String {
     let text = match item {
-        Item::Status => view.answer.status.to_string(),
+        Item::Status => u32::from(view.answer.status).to_string(),
         Item::Header(i) => match view.answer.headers.get(i) {
             Some(Some(value)) => text(value),
             _ => ABSENT.into(),

@@ -294,8 +294,48 @@ pub fn canary_halted(route_name: &str, halted: bool) {
     gauge("switchyard_canary_halted", route_name, u64::from(halted));
 }
 
+thread_local! {
+    /// The routes whose canary gauges this VM set to something other than 0: Envoy builds a new
+    /// root context for each push, so the VM, not a plan, remembers what a later plan must set
+    /// back to 0.
+    static SHOWN: RefCell<Vec<Box<str>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The canary gauges of a route, all set by `gauge`.
+const CANARY_GAUGES: [&str; 3] = [
+    "switchyard_canary_weight",
+    "switchyard_canary_step",
+    "switchyard_canary_halted",
+];
+
+/// Set back to 0 the canary gauges of every route whose ramp or guard is gone (`kept` says
+/// which remain): a stale 1 in `switchyard_canary_halted` would say a canary is halted forever.
+pub fn reset_route_gauges(kept: impl Fn(&str) -> bool) {
+    let mut stale = Vec::new();
+    SHOWN.with_borrow_mut(|routes| {
+        routes.retain(|route| {
+            kept(route) || {
+                stale.push(route.clone());
+                false
+            }
+        })
+    });
+    for route in &stale {
+        for name in CANARY_GAUGES {
+            gauge(name, route, 0);
+        }
+    }
+}
+
 /// The gauge `<name>;route=<route>` set to `value`.
 pub fn gauge(name: &str, route_name: &str, value: u64) {
+    if value != 0 {
+        SHOWN.with_borrow_mut(|routes| {
+            if !routes.iter().any(|r| **r == *route_name) {
+                routes.push(route_name.into());
+            }
+        });
+    }
     if let Some(id) = id(MetricType::Gauge, &[name, ";route=", route_name].concat()) {
         let _ = hostcalls::record_metric(id, value);
     }

@@ -148,6 +148,8 @@ impl RootContext for Root {
                 self.applied = Some(plan.revision.clone());
                 let previous = std::mem::replace(&mut self.active, Active::new(plan));
                 let active = &self.active;
+                // What a previous plan showed for canaries this one no longer ramps or guards.
+                metrics::reset_route_gauges(|route| active.canaries.shows(&active.plan, route));
                 active
                     .guards
                     .publish(&active.plan, (&previous.guards, &previous.plan));

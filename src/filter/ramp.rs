@@ -42,6 +42,15 @@ impl Canaries {
         Canaries { routes }
     }
 
+    /// Whether route `name` has gauges in this plan (a ramped or guarded canary).
+    pub fn shows(&self, plan: &Plan, name: &str) -> bool {
+        self.routes.iter().any(|s| {
+            plan.routes
+                .get(s.route as usize)
+                .is_some_and(|r| *r.name == *name)
+        })
+    }
+
     /// Bring the gauges up to date with the clock and the guards, and log each step change of a
     /// ramp once per proxy.
     pub fn show(&self, plan: &Plan, guards: &Guards, now_ms: i64) {

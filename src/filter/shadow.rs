@@ -65,8 +65,8 @@ struct Table {
     /// This VM's shared queue: its name (unique to the VM) and token.
     queue: Option<(Box<str>, u32)>,
     buffered: usize,
-    /// Mismatch lines logged in the current second, by route name.
-    logged: (i64, Vec<(Box<str>, u32)>),
+    /// Mismatch lines logged in the current second: (second, lines).
+    logged: (i64, u32),
 }
 
 /// A few hundred values by a `u32` key at most: a list is smaller than a hash map in the
@@ -81,7 +81,7 @@ impl Table {
             calls: Keyed(Vec::new()),
             queue: None,
             buffered: 0,
-            logged: (0, Vec::new()),
+            logged: (0, 0),
         }
     }
 }
@@ -179,7 +179,7 @@ pub fn register_queue(nonce: u64) {
     TABLE.with_borrow_mut(|t| {
         let name = match &t.queue {
             Some((name, _)) => name.clone(),
-            None => format!("switchyard.shadow.{nonce:016x}").into(),
+            None => ["switchyard.shadow.", &nonce.to_string()].concat().into(),
         };
         t.queue = host::register_shared_queue(&name).map(|token| (name, token));
     });
@@ -645,7 +645,7 @@ fn report(entry: &Entry, compare: &Compare, verdict: &compare::Verdict) {
     let Some(first) = &verdict.first else {
         return;
     };
-    if !may_log(&route.name, compare.log_per_s) {
+    if !may_log(compare.log_per_s) {
         return;
     }
     let tokens = &entry.active.plan.overrides.tokens;
@@ -669,27 +669,18 @@ fn report(entry: &Entry, compare: &Compare, verdict: &compare::Verdict) {
     );
 }
 
-fn may_log(route: &str, per_s: u32) -> bool {
-    if per_s == 0 {
-        return false;
-    }
+/// Whether one more mismatch line fits this second, at most `per_s` (the route's `log_per_s`)
+/// per worker.
+fn may_log(per_s: u32) -> bool {
     let second = now_us() / 1_000_000;
     TABLE.with_borrow_mut(|t| {
-        let (current, counts) = &mut t.logged;
+        let (current, lines) = &mut t.logged;
         if *current != second {
-            *current = second;
-            counts.clear();
+            (*current, *lines) = (second, 0);
         }
-        match counts.iter_mut().find(|(name, _)| **name == *route) {
-            Some((_, n)) if *n >= per_s => false,
-            Some((_, n)) => {
-                *n += 1;
-                true
-            }
-            None => {
-                counts.push((route.into(), 1));
-                true
-            }
+        *lines < per_s && {
+            *lines += 1;
+            true
         }
     })
 }
@@ -764,11 +755,10 @@ fn read_answer(compare: &Compare, pairs: &[(&[u8], &[u8])], body: Vec<u8>) -> An
     let status = value(b":status")
         .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok())
         .unwrap_or(0);
-    let headers = compare
-        .headers
-        .iter()
-        .map(|h| value(h.as_bytes()).map(Box::from))
-        .collect();
+    let mut headers = Vec::with_capacity(compare.headers.len());
+    for name in &compare.headers {
+        headers.push(value(name.as_bytes()).map(Box::from));
+    }
     Answer {
         status,
         headers,

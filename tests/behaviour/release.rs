@@ -344,3 +344,30 @@ fn a_halted_ramp_stays_at_weight_zero_until_another_revision() {
     );
     assert_eq!(side_of_forced(&mut vms[1]), "canary");
 }
+
+/// A gauge a previous plan set must not keep its value once the canary behind it has lost its
+/// ramp. The VM remembers which it set (Envoy builds a new root context for each push, so the
+/// previous plan is not at hand there).
+#[test]
+fn a_canary_that_loses_its_ramp_shows_weight_0_and_step_0_again() {
+    let host = Host::new(&SWITCHYARD);
+    let ramped = format!(
+        r#"{{"revision": "g1", "routes": [{{"name": "ranker", "stable": "v1",
+            "canary": {{"cluster": "v2", "sticky": ["cookie:uid"],
+              "ramp": {{"start_at": "{}", "steps": [{{"weight": 40}}]}}}}}}]}}"#,
+        instant(&host, 0)
+    );
+    let mut vm = host.vm();
+    assert!(vm.configure(&ramped));
+    vm.tick();
+    assert_eq!(
+        host.gauge("switchyard_canary_weight;route=ranker"),
+        Some(4000)
+    );
+    assert_eq!(host.gauge("switchyard_canary_step;route=ranker"), Some(1));
+    let fixed = r#"{"revision": "g2", "routes": [{"name": "ranker", "stable": "v1",
+        "canary": {"cluster": "v2", "weight": 40, "sticky": ["cookie:uid"]}}]}"#;
+    assert!(vm.configure(fixed));
+    assert_eq!(host.gauge("switchyard_canary_weight;route=ranker"), Some(0));
+    assert_eq!(host.gauge("switchyard_canary_step;route=ranker"), Some(0));
+}

@@ -990,7 +990,7 @@ impl Envoy {
             .collect()
     }
 
-    /// Pushes `config` as a control plane does (`envoy/push-config`'s way: the resource written
+    /// Pushes `config` as a control plane does (`switchyard push`'s way: the resource written
     /// beside the watched file, then renamed over it) and waits for Envoy's verdict. Envoy 1.40
     /// counts a rejected update in `config_reload` too, so a failure counter decides.
     pub async fn push(&self, config: &str) -> Verdict {

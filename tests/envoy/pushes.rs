@@ -1,5 +1,5 @@
 //! Configuration pushed live over ECDS (`envoy/ecds.yaml`, the resource rendered from
-//! `envoy/ecds/switchyard.yaml`, renamed into the watched directory as `envoy/push-config`
+//! `envoy/ecds/switchyard.yaml`, renamed into the watched directory as `switchyard push`
 //! does): the demo's push from `envoy/demo/r1.json` to `r2.json` (canary 10 → 50 sticky, blue →
 //! green) flips every worker, loses no request under load, and a push the filter rejects is
 //! counted while the previous configuration keeps serving.
