@@ -616,6 +616,7 @@ def main():
         release_loop(args, users)
     if args.compare:
         shadow_comparison(args, users)
+    time.sleep(1.1)  # the filter hands its counters to Envoy once a second
     print(f"\n== what Envoy's stats say now (`switchyard status --admin {args.admin}`):")
     status = subprocess.run([SWITCHYARD, "status", "--admin", args.admin], capture_output=True, text=True)
     for line in (status.stdout + status.stderr).splitlines():

@@ -35,6 +35,9 @@ pub struct Args {
     /// The instant the diff is evaluated at (ramps, `switch_at`), RFC 3339; default now.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
+    /// One JSON document on stdout instead of text: `{"revision", "pushed", "verdict"}`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The line that opens the configuration's block scalar in the resource, and its indent.
@@ -118,26 +121,43 @@ pub fn run(args: &Args) -> u8 {
         None => None,
     };
     let content = resource(&text, &args.name, &args.wasm);
+    let revision = crate::config::q(&new.revision);
+    let report = |pushed: bool, verdict: Option<&str>| {
+        if args.json {
+            let doc = serde_json::json!({"revision": &*new.revision, "pushed": pushed, "verdict": verdict});
+            println!("{doc}");
+        }
+    };
     if std::fs::read_to_string(&args.ecds).is_ok_and(|now| now == content) {
-        println!(
-            "{} already holds revision {}; nothing to push",
-            args.ecds.display(),
-            crate::config::q(&new.revision)
-        );
+        if !args.json {
+            println!(
+                "{} already holds revision {revision}; nothing to push",
+                args.ecds.display()
+            );
+        }
+        report(false, None);
         return 0;
     }
     if let Err(e) = write_atomically(&args.ecds, &content) {
         return fail(format!("cannot write {}: {e}", args.ecds.display()), USAGE);
     }
-    println!(
-        "pushed revision {} to {}",
-        crate::config::q(&new.revision),
-        args.ecds.display()
-    );
-    match (&args.admin, before) {
-        (Some(admin), Some(before)) => await_verdict(admin, &args.name, &before, args.timeout),
-        _ => 0,
+    if !args.json {
+        println!("pushed revision {revision} to {}", args.ecds.display());
     }
+    let code = match (&args.admin, before) {
+        (Some(admin), Some(before)) => {
+            await_verdict(admin, &args.name, &before, args.timeout, args.json)
+        }
+        _ => 0,
+    };
+    let verdict = match (&args.admin, code) {
+        (None, _) => None,
+        (Some(_), 0) => Some("applied"),
+        (Some(_), INVALID) => Some("rejected"),
+        (Some(_), _) => Some("unknown"),
+    };
+    report(true, verdict);
+    code
 }
 
 /// The diff against what the ECDS file holds now: Some(exit code) when the push stops here.
@@ -267,7 +287,13 @@ fn ecds_stats(admin: &str, name: &str) -> Result<Vec<(String, u64)>, String> {
     )
 }
 
-fn await_verdict(admin: &str, name: &str, before: &[(String, u64)], timeout_s: f64) -> u8 {
+fn await_verdict(
+    admin: &str,
+    name: &str,
+    before: &[(String, u64)],
+    timeout_s: f64,
+    quiet: bool,
+) -> u8 {
     let deadline = Instant::now() + Duration::from_secs_f64(timeout_s.max(0.0));
     let get = |stats: &[(String, u64)], stat: &str| {
         stats
@@ -289,6 +315,9 @@ fn await_verdict(admin: &str, name: &str, before: &[(String, u64)], timeout_s: f
             );
         }
         if grew("config_reload") {
+            if quiet {
+                return 0;
+            }
             println!(
                 "Envoy applied it (config_reload {} → {})",
                 get(before, "config_reload"),

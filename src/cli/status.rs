@@ -145,7 +145,7 @@ fn text(status: &Status) -> String {
     };
     let mut out = format!("revision {revisions}\n");
     out.push_str(&format!(
-        "{:<16} {:<30} {:<18} {:<30} {}\n",
+        "{:<16} {:<30} {:<20} {:<30} {}\n",
         "route", "requests by target", "canary", "variants", "shadow comparison"
     ));
     for (name, r) in &status.routes {
@@ -169,7 +169,7 @@ fn text(status: &Status) -> String {
             shadow.push_str(&format!(" (fields: {})", counts(&r.mismatched_fields)));
         }
         out.push_str(&format!(
-            "{:<16} {:<30} {:<18} {:<30} {}\n",
+            "{:<16} {:<30} {:<20} {:<30} {}\n",
             name,
             counts(&r.requests),
             canary,

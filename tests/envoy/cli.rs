@@ -98,6 +98,14 @@ async fn push_applies_a_safe_change_and_refuses_invalid_and_unsafe_ones() {
     );
     assert_eq!(serving(&envoy).await, "p4");
 
+    let json = push(&envoy, &config("p5", 20), &["--json"]).await;
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"revision": "p5", "pushed": true, "verdict": "applied"})
+    );
+
     let unreachable = tokio::task::spawn_blocking(|| {
         std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args([
