@@ -126,6 +126,13 @@ fn usage_and_io_errors_exit_2() {
         );
     }
     assert_eq!(switchyard(&["--help"], None).status.code(), Some(0));
+    // Envoy's admin unreachable: an I/O error, with the address in the message.
+    let status = switchyard(&["status", "--admin", "http://127.0.0.1:9"], None);
+    assert_eq!(status.status.code(), Some(2));
+    assert!(text(&status.stderr).contains("Envoy's admin at http://127.0.0.1:9"));
+    let bad_url = switchyard(&["status", "--admin", "127.0.0.1:9901"], None);
+    assert_eq!(bad_url.status.code(), Some(2));
+    assert!(text(&bad_url.stderr).contains("give an http:// URL"));
 }
 
 #[test]
