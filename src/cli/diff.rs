@@ -81,10 +81,8 @@ fn side(route: &Route, at_ms: i64) -> Side<'_> {
     let base = match &route.base {
         Base::Stable(_) => Target::Stable,
         Base::BlueGreen(bg) => {
-            let colour = match bg.switch_at {
-                Some((colour, at)) if at_ms >= at => colour,
-                _ => bg.active,
-            };
+            let mut at = super::explain::Given::new(at_ms, None, None);
+            let (colour, _) = crate::engine::blue_green::active(bg, &mut at);
             crate::engine::blue_green::target(colour)
         }
     };

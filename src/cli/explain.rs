@@ -120,13 +120,19 @@ pub fn explain<'p>(
         decision.write_headers(&plan.headers, |name, value| written.push((name, value)));
     }
     let mut removed: Vec<String> = Vec::new();
-    for (name, _) in pairs {
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        if plan.is_spoofable(name.as_bytes()) && !removed.contains(&name) {
-            removed.push(name);
-        }
-    }
+    plan.each_spoofed(pairs, |name| {
+        removed.push(String::from_utf8_lossy(name).to_ascii_lowercase());
+    });
     (decision, written, removed)
+}
+
+/// A draw `u` in [0, 1) as the engine takes it: basis points (it reads a draw modulo 10,000).
+fn draw(u: f64) -> Result<u64, String> {
+    if (0.0..1.0).contains(&u) {
+        Ok((u * 10_000.0).floor() as u64)
+    } else {
+        Err(format!("{u}: give a number in [0, 1)"))
+    }
 }
 
 fn usage(message: String) -> u8 {
@@ -160,11 +166,9 @@ pub fn run(args: &Args) -> u8 {
         },
         None => None,
     };
-    let random = match args.random {
-        // The engine takes a draw modulo 10,000 basis points.
-        Some(u) if (0.0..1.0).contains(&u) => Some((u * 10_000.0).floor() as u64),
-        Some(u) => return usage(format!("--random {u}: give a number in [0, 1)")),
-        None => None,
+    let random = match args.random.map(draw).transpose() {
+        Ok(random) => random,
+        Err(message) => return usage(format!("--random {message}")),
     };
     let plan = match super::load(&args.config) {
         Ok(plan) => plan,
@@ -248,13 +252,10 @@ fn batch(plan: &Plan, args: &Args, now_ms: i64, source: Option<IpAddr>, random: 
             },
             None => now_ms,
         };
-        let random = match request.get("random").and_then(|v| v.as_f64()) {
-            Some(u) if (0.0..1.0).contains(&u) => Some((u * 10_000.0).floor() as u64),
-            Some(u) => {
-                return usage(format!(
-                    "--batch line {}: random {u}: give a number in [0, 1)",
-                    n + 1
-                ));
+        let random = match request.get("random").and_then(|v| v.as_f64()).map(draw) {
+            Some(Ok(drawn)) => Some(drawn),
+            Some(Err(message)) => {
+                return usage(format!("--batch line {}: random {message}", n + 1));
             }
             None => random,
         };

@@ -17,7 +17,11 @@ impl HeaderMap {
 
     /// The request headers of the current stream.
     pub fn request() -> HeaderMap {
-        let map = proxy_wasm::types::MapType::HttpRequestHeaders;
+        HeaderMap::of(proxy_wasm::types::MapType::HttpRequestHeaders)
+    }
+
+    /// Header map `map` as the host has it now (empty when it has none).
+    pub fn of(map: proxy_wasm::types::MapType) -> HeaderMap {
         HeaderMap::from_bytes(super::host::header_map_pairs(map).unwrap_or_default())
     }
 

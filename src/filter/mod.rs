@@ -230,7 +230,7 @@ impl HttpContext for Stream {
 
         // Envoy re-selects the route after these header changes by itself: it does so for every
         // module of ABI 0.2.1 (the SDK's), so no `clear_route_cache` call is needed.
-        remove_spoofable(plan, &pairs, host::remove_request_header);
+        plan.each_spoofed(&pairs, host::remove_request_header);
         let mut env = ProxyEnv {
             rng: &mut self.rng,
             guards: &active.guards,
@@ -390,32 +390,14 @@ impl Stream {
     }
 }
 
-/// The names [`remove_spoofable`] asks the host to remove from `pairs`, in order. Public only
+/// The names the filter asks the host to remove from `pairs` ([`Plan::each_spoofed`]), in order. Public only
 /// for the fuzz targets (`fuzz/`), which check it against [`Plan::is_spoofable`] for every input
 /// header without a proxy; the filter itself never calls it.
 #[doc(hidden)]
 pub fn spoofable_removed(plan: &Plan, pairs: &[(&[u8], &[u8])]) -> Vec<Vec<u8>> {
     let mut names = Vec::new();
-    remove_spoofable(plan, pairs, |name| names.push(name.to_vec()));
+    plan.each_spoofed(pairs, |name| names.push(name.to_vec()));
     names
-}
-
-/// Remove every spoofable header the request carries, each name once. Names are bytes: a name
-/// the host lets through that is not UTF-8 (`x-switchyard-exp-\xff`) is spoofable all the same.
-fn remove_spoofable(plan: &Plan, pairs: &[(&[u8], &[u8])], mut remove: impl FnMut(&[u8])) {
-    for (i, (name, _)) in pairs.iter().enumerate() {
-        // Spoofable names are rare: only they pay for looking back at earlier names.
-        if !plan.is_spoofable(name) {
-            continue;
-        }
-        let seen = pairs
-            .iter()
-            .take(i)
-            .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
-        if !seen {
-            remove(name);
-        }
-    }
 }
 
 /// `route=checkout;target=canary;cluster=checkout-v2;shadow=0;exp.ranker=treatment;rev=r42;reason=sticky`:
@@ -493,7 +475,7 @@ mod tests {
 
     fn removed(plan: &Plan, headers: &[(&[u8], &[u8])]) -> Vec<String> {
         let mut names = Vec::new();
-        remove_spoofable(plan, headers, |name| {
+        plan.each_spoofed(headers, |name| {
             names.push(String::from_utf8_lossy(name).into_owned())
         });
         names

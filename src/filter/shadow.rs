@@ -15,6 +15,7 @@
 //! worker (VM); beyond either, a sampled request is `skipped`. A comparison that hears nothing
 //! for [`GRACE_MS`] past its timeout ends anyway.
 
+use super::header_map::HeaderMap;
 use super::host;
 use super::metrics;
 use super::{Active, now_us};
@@ -278,9 +279,7 @@ pub fn request_complete(id: u32) {
 
 /// The live response's headers: its status and the compared headers.
 pub fn response_headers(id: u32, end_of_stream: bool) -> Option<u32> {
-    let map = super::header_map::HeaderMap::from_bytes(
-        host::header_map_pairs(MapType::HttpResponseHeaders).unwrap_or_default(),
-    );
+    let map = HeaderMap::of(MapType::HttpResponseHeaders);
     let pairs = map.pairs();
     TABLE.with_borrow_mut(|t| {
         let entry = t.entries.get_mut(&id)?;
@@ -517,9 +516,7 @@ fn take_answer(
     } else if body_size > compare.max_body_bytes as usize || body_size > room {
         Call::Failed(Outcome::Skipped)
     } else {
-        let map = super::header_map::HeaderMap::from_bytes(
-            host::header_map_pairs(MapType::HttpCallResponseHeaders).unwrap_or_default(),
-        );
+        let map = HeaderMap::of(MapType::HttpCallResponseHeaders);
         let body = match body_size {
             0 => Vec::new(),
             size => host::buffer(BufferType::HttpCallResponseBody, size).unwrap_or_default(),

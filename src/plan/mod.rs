@@ -55,6 +55,25 @@ impl Plan {
         self.headers.is_routing(&self.overrides.token_header, name)
     }
 
+    /// Each spoofable header name `pairs` carries, once whatever its case, in order: what the
+    /// filter removes (and `explain` reports). Names are bytes: a name the host lets through that
+    /// is not UTF-8 (`x-switchyard-exp-\xff`) is spoofable all the same.
+    pub fn each_spoofed(&self, pairs: &[(&[u8], &[u8])], mut found: impl FnMut(&[u8])) {
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            // Spoofable names are rare: only they pay for looking back at earlier names.
+            if !self.is_spoofable(name) {
+                continue;
+            }
+            let seen = pairs
+                .iter()
+                .take(i)
+                .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
+            if !seen {
+                found(name);
+            }
+        }
+    }
+
     /// One line for the log: `routes=3 canaries=1 experiments=2 shadows=1`.
     pub fn summary(&self) -> String {
         let canaries = self.routes.iter().filter(|r| r.canary.is_some()).count();
