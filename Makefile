@@ -12,6 +12,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM := dist/switchyard.wasm
 FIXTURE := dist/minimal-filter.wasm
+# bench/probe: what each host call costs in Envoy (make bench only).
+PROBE := dist/probe-filter.wasm
 WASM_TARGET := wasm32-wasip1
 # 256 KiB, on both build routes. Bytes are spent where a measurement says so (see BENCHMARKS.md:
 # `make bench` reports the largest functions).
@@ -26,15 +28,19 @@ WASM_ROUTE ?= auto
 # modules, whose stack comes first in memory (1 MiB, growing down), so the low 1 KiB is touched
 # only by a stack 1023 KiB deep.
 WASM_OPT_PASSES := -Oz --converge --low-memory-unused
-# The exports a module keeps: proxy-wasm's HTTP-filter callbacks. The SDK exports the network-
-# filter, gRPC and foreign-function callbacks too, which an HTTP filter that makes no gRPC calls
-# never receives (proxy-wasm-cpp-host calls only what a module exports); wasm-metadce removes them
-# and the code behind them (15 KB) before wasm-opt.
-WASM_EXPORTS := memory _initialize proxy_abi_version_0_2_1 proxy_on_memory_allocate \
+# The exports a module keeps. The SDK exports the network-filter, gRPC and foreign-function
+# callbacks too, which an HTTP filter that makes no gRPC calls never receives; wasm-metadce removes
+# them and the code behind them (15 KB) before wasm-opt. proxy-wasm-cpp-host calls only what a
+# module exports, and each call into the VM costs Envoy about 3,600 instructions
+# (bench/instructions.py), so Switchyard also leaves out `proxy_on_log`, which it does not need
+# (a stream's end is `proxy_on_done`). The minimal filter and the probe keep every HTTP callback,
+# as a filter built from the SDK has.
+HTTP_EXPORTS := memory _initialize proxy_abi_version_0_2_1 proxy_on_memory_allocate \
   proxy_on_vm_start proxy_on_configure proxy_on_tick proxy_on_queue_ready \
   proxy_on_http_call_response proxy_on_context_create proxy_on_request_headers \
   proxy_on_request_body proxy_on_request_trailers proxy_on_response_headers \
   proxy_on_response_body proxy_on_response_trailers proxy_on_log proxy_on_done proxy_on_delete
+WASM_EXPORTS := $(filter-out proxy_on_log,$(HTTP_EXPORTS))
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-mutable-globals
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
@@ -76,7 +82,7 @@ cli: ## Build the command line, target/release/switchyard (also: cargo install -
 
 fixtures: $(FIXTURE) ## Build dist/minimal-filter.wasm, the smallest routing filter (test and bench baseline)
 
-# $(call build-wasm,<package dir>,<artifact name>,<output>[,<what wasm-opt strips>]): one recipe
+# $(call build-wasm,<package dir>,<artifact name>,<output>,<what wasm-opt strips>,<exports>): one recipe
 # for every module, so the baseline is built exactly like the filter it is compared with. Both routes build the same code
 # with stable flags only (the profile is in Cargo.toml); Debian's route builds std from source
 # (-Zbuild-std, hence RUSTC_BOOTSTRAP) because Debian ships no prebuilt wasm std for it.
@@ -99,7 +105,7 @@ define build-wasm
 	  cp $(CURDIR)/target/wasm/$(WASM_TARGET)/release/$(2).wasm $(CURDIR)/$(3).tmp; \
 	fi
 	@command -v wasm-opt >/dev/null || $(call apt-install,binaryen)
-	@printf '[%s]' "$$(for e in $(WASM_EXPORTS); do printf '{"name":"%s","export":"%s","root":true},' $$e $$e; done | sed 's/,$$//')" > $(3).graph
+	@printf '[%s]' "$$(for e in $(or $(5),$(HTTP_EXPORTS)); do printf '{"name":"%s","export":"%s","root":true},' $$e $$e; done | sed 's/,$$//')" > $(3).graph
 	wasm-metadce $(WASM_FEATURES) $(3).tmp --graph-file $(3).graph -o $(3).tmp > /dev/null
 	@rm -f $(3).graph
 	wasm-opt $(WASM_OPT_PASSES) $(or $(4),--strip-debug --strip-producers) $(WASM_FEATURES) \
@@ -107,13 +113,17 @@ define build-wasm
 endef
 
 $(WASM): $(SOURCES)
-	$(call build-wasm,.,switchyard,$@)
+	$(call build-wasm,.,switchyard,$@,,$(WASM_EXPORTS))
 	@size=$$(stat -c %s $@.tmp); echo "$@: $$size bytes (budget $(WASM_BUDGET))"; \
 	  [ $$size -le $(WASM_BUDGET) ] || { echo "$@ is over its size budget" >&2; rm -f $@.tmp; exit 1; }
 	@mv $@.tmp $@
 
 $(FIXTURE): $(wildcard tests/fixtures/minimal-filter/src/*.rs) tests/fixtures/minimal-filter/Cargo.toml
 	$(call build-wasm,tests/fixtures/minimal-filter,minimal_filter,$@)
+	@mv $@.tmp $@; echo "$@: $$(stat -c %s $@) bytes"
+
+$(PROBE): $(wildcard bench/probe/src/*.rs) bench/probe/Cargo.toml
+	$(call build-wasm,bench/probe,probe_filter,$@)
 	@mv $@.tmp $@; echo "$@: $$(stat -c %s $@) bytes"
 
 toolchain: ## Install Debian's wasm toolchain when no rustup target is available
@@ -171,13 +181,20 @@ fuzz-ci: ## The short, reproducible fuzz run CI does: each target FUZZ_CI_RUNS i
 BENCH_ROUNDS ?= 7
 BENCH_SECONDS ?= 4
 BENCH_CONNECTIONS ?= 10
-bench: $(WASM) $(FIXTURE) envoy size-report ## Benchmarks: engine, module, size, Envoy under load; writes BENCHMARKS.md
+bench: $(WASM) $(FIXTURE) $(PROBE) envoy size-report ## Benchmarks: engine, module, size, Envoy under load and under callgrind; writes BENCHMARKS.md
 	@command -v wrk >/dev/null || $(call apt-install,wrk)
+	@command -v valgrind >/dev/null || $(call apt-install,valgrind)
 	@if [ -f benches/engine.rs ]; then \
 	  $(CARGO) bench --locked --bench engine --bench module; \
 	else echo "bench: no benches/engine.rs, skipping the engine and module benches"; fi
 	python3 bench/envoy.py --envoy $(ENVOY) --rounds $(BENCH_ROUNDS) --seconds $(BENCH_SECONDS) \
 	  --connections $(BENCH_CONNECTIONS) --out target/bench/envoy.md
+	python3 bench/envoy.py --envoy $(ENVOY) --front direct --rounds $(BENCH_ROUNDS) \
+	  --seconds $(BENCH_SECONDS) --connections $(BENCH_CONNECTIONS) \
+	  --configs plain,minimal,switchyard,unmatched --out target/bench/envoy-direct.md
+	python3 bench/instructions.py --envoy $(ENVOY) \
+	  --configs plain,minimal,switchyard,unmatched,probe:raw,probe:add,probe:clock,probe:get \
+	  --out target/bench/instructions.md
 	python3 bench/envoy.py --envoy $(ENVOY) --rounds 3 --seconds $(BENCH_SECONDS) \
 	  --connections $(BENCH_CONNECTIONS) --configs posted-1k,compared-1k,posted-64k,compared-64k \
 	  --out target/bench/envoy-compare.md
@@ -191,7 +208,7 @@ size-report: ## The module's largest functions (twiggy) into target/bench/size.m
 	bench/size.sh target/bench/switchyard-named.wasm target/bench/size.md
 
 target/bench/switchyard-named.wasm: $(SOURCES)
-	$(call build-wasm,.,switchyard,$@,-g --strip-dwarf --strip-producers)
+	$(call build-wasm,.,switchyard,$@,-g --strip-dwarf --strip-producers,$(WASM_EXPORTS))
 	@mv $@.tmp $@
 
 demo: $(WASM) envoy cli ## Real Envoy with the filter and demo upstreams on loopback: live pushes, a ramp, a guard halting a slow canary

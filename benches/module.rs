@@ -6,6 +6,8 @@
 
 #[path = "common/configs.rs"]
 mod configs;
+#[path = "common/envoy_request.rs"]
+mod envoy_request;
 use switchyard_test_host as host;
 #[path = "common/report.rs"]
 mod report;
@@ -265,6 +267,13 @@ fn main() {
     }
     let bench = report::bench_mode();
     let runs = if bench { &BENCH } else { &SMOKE };
+    // `cargo bench --bench module -- --envoy-request`: only the Envoy bench's request, printed.
+    if std::env::args().any(|a| a == "--envoy-request") {
+        let mut md = String::new();
+        envoy_request_markdown(&mut md, runs);
+        println!("\n{md}");
+        return;
+    }
 
     // Every VM is set up before any is timed: two per table, the filter's and the baseline's.
     let tables: Vec<String> = SIZES.iter().map(|&n| configs::routes(n)).collect();
@@ -304,6 +313,7 @@ fn main() {
 
     let mut md = markdown(&results, fixture_pages, runs);
     compared_markdown(&mut md, &results[0].1, runs);
+    envoy_request_markdown(&mut md, runs);
     println!("\n{md}");
     if bench {
         report::write_fragment("module.md", &md);
@@ -636,4 +646,156 @@ fn memory(pages: u64) -> String {
         "{pages} pages × 64 KiB = {:.1} MiB",
         bytes as f64 / (1 << 20) as f64
     )
+}
+
+/// What one stream of the Envoy bench's request costs a VM: fuel by callback and host calls by
+/// import, the means over `runs.fuel` users after `runs.warm_up` others.
+struct EnvoyRequest {
+    request_headers: f64,
+    response_headers: f64,
+    stream: f64,
+    calls: Calls,
+}
+
+/// One stream as Envoy runs the bench's GET against `direct_response`: request headers (end of
+/// stream), response headers, a three-byte body, then log, done and delete.
+fn envoy_stream(vm: &mut Vm, user: u64) -> (u64, u64) {
+    let headers = envoy_request::request(user);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let mut stream = vm.stream();
+    stream.request_headers_with(&headers, true);
+    let request_fuel = stream.vm().last_call_fuel();
+    stream.response_headers_with(&[(":status", "200"), ("content-length", "3")], false);
+    let response_fuel = stream.vm().last_call_fuel();
+    stream.response_body(b"ok\n", true);
+    stream.finish();
+    (request_fuel, response_fuel)
+}
+
+fn envoy_vm(file: &WasmFile, config: &str) -> Vm {
+    let mut vm = Host::new(file).with_seed(7).vm();
+    assert!(vm.configure(config), "{:?}", vm.logs());
+    vm
+}
+
+fn envoy_request_cost(file: &WasmFile, config: &str, runs: &Runs) -> EnvoyRequest {
+    let mut vm = envoy_vm(file, config);
+    let mut user = 0;
+    for _ in 0..runs.warm_up {
+        envoy_stream(&mut vm, user);
+        user += 1;
+    }
+    let (mut request_headers, mut response_headers) = (0, 0);
+    let before = vm.fuel_consumed();
+    vm.count_host_calls();
+    for _ in 0..runs.fuel {
+        let (request, response) = envoy_stream(&mut vm, user);
+        request_headers += request;
+        response_headers += response;
+        user += 1;
+    }
+    let n = runs.fuel as f64;
+    EnvoyRequest {
+        request_headers: request_headers as f64 / n,
+        response_headers: response_headers as f64 / n,
+        stream: (vm.fuel_consumed() - before) as f64 / n,
+        calls: vm
+            .host_calls()
+            .into_iter()
+            .map(|(import, count)| (import, count as f64 / n))
+            .collect(),
+    }
+}
+
+/// `2 get_header_map_pairs, 3 add_header_map_value`, most first.
+fn listed_calls(calls: &Calls) -> String {
+    let mut by_import: Vec<_> = calls.iter().filter(|(_, n)| **n > 0.0).collect();
+    by_import.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+    let listed: Vec<String> = by_import
+        .iter()
+        .map(|(import, n)| {
+            format!(
+                "{} `{}`",
+                calls_number(**n),
+                import.trim_start_matches("proxy_")
+            )
+        })
+        .collect();
+    if listed.is_empty() {
+        "–".into()
+    } else {
+        listed.join(", ")
+    }
+}
+
+fn envoy_request_markdown(w: &mut String, runs: &Runs) {
+    let features = envoy_request::features();
+    let bench_config = envoy_request::config().to_string();
+    let _ = writeln!(w, "\n### The Envoy bench's request, in the module\n");
+    let _ = writeln!(
+        w,
+        "`bench/envoy.py`'s configuration (`bench/envoy/switchyard.json`: 50 routes) and request \
+         (wrk's GET with six cookies, a new user each time, as Envoy hands it over), played as \
+         Envoy plays a request answered by `direct_response`: request headers, response headers, \
+         a body, log, done, delete. Fuel is the mean over {} users after {} others; the canary \
+         takes 10 % of them.\n",
+        runs.fuel, runs.warm_up
+    );
+    let _ = writeln!(
+        w,
+        "| configuration | fuel, request headers | fuel, response headers | fuel, whole stream | host calls | of which |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---|");
+    let minimal = envoy_request_cost(&MINIMAL_FILTER, &bench_config, runs);
+    let row = |w: &mut String, what: &str, r: &EnvoyRequest| {
+        let _ = writeln!(
+            w,
+            "| {what} | {} | {} | {} | {} | {} |",
+            thousands(r.request_headers.round() as u64),
+            thousands(r.response_headers.round() as u64),
+            thousands(r.stream.round() as u64),
+            calls_number((r.calls.values().sum::<f64>() * 10.0).round() / 10.0),
+            listed_calls(&r.calls),
+        );
+    };
+    row(w, "minimal filter", &minimal);
+    for (what, config) in &features {
+        eprintln!("module: the Envoy bench's request, {what}");
+        let cost = envoy_request_cost(&SWITCHYARD, &config.to_string(), runs);
+        row(w, what, &cost);
+    }
+
+    // Where the instructions of one request go: the fuel burnt by each host call it makes.
+    let mut vm = envoy_vm(&SWITCHYARD, &bench_config);
+    for user in 0..runs.warm_up as u64 {
+        envoy_stream(&mut vm, user);
+    }
+    vm.trace_host_calls();
+    // A user the canary does not take: most requests are such.
+    let (request_fuel, response_fuel) = envoy_stream(&mut vm, 1_000_001);
+    let trace = vm.host_call_trace();
+    let _ = writeln!(
+        w,
+        "\nOne such request on the stable side, host call by host call: the fuel its callback had \
+         burnt when it made each call (the request headers took {}, the response headers {}).\n",
+        thousands(request_fuel),
+        thousands(response_fuel)
+    );
+    let _ = writeln!(w, "| call | fuel burnt by then | since the call before |");
+    let _ = writeln!(w, "|---|---:|---:|");
+    let mut last = 0;
+    for (import, burnt) in trace {
+        let since = if burnt >= last { burnt - last } else { burnt };
+        let _ = writeln!(
+            w,
+            "| `{}` | {} | {} |",
+            import.trim_start_matches("proxy_"),
+            thousands(burnt),
+            thousands(since)
+        );
+        last = burnt;
+    }
 }

@@ -218,7 +218,18 @@ struct Awaited {
     started_us: Option<i64>,
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    /// The stream is over (Envoy calls this after its access log): a comparison still waiting for
+    /// the live answer ends here. Here rather than in `on_log`, so that the module need not export
+    /// `proxy_on_log`, and Envoy makes one call into the VM fewer on every stream (see the
+    /// Makefile's `WASM_EXPORTS`).
+    fn on_done(&mut self) -> bool {
+        if let Some(id) = self.compared.take() {
+            shadow::stream_ended(id);
+        }
+        true
+    }
+}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
@@ -234,8 +245,10 @@ impl HttpContext for Stream {
         let mut env = ProxyEnv {
             rng: &mut self.rng,
             guards: &active.guards,
+            clock: Clock::default(),
         };
         let decision = engine::decide(plan, &request, &mut env);
+        let clock = env.clock;
         if let Some(decision) = &decision {
             decision.write_headers(&plan.headers, |name, value| {
                 self.add_http_request_header(name, value);
@@ -246,7 +259,7 @@ impl HttpContext for Stream {
                 self.compared =
                     shadow::begin(&active, decision.route_number, &pairs, end_of_stream);
             }
-            self.count(decision);
+            self.count(decision, clock);
         }
         if plan.debug || (plan.telemetry.access_log && decision.is_some()) {
             let described = describe(plan, decision.as_ref());
@@ -301,17 +314,12 @@ impl HttpContext for Stream {
         }
         Action::Continue
     }
-
-    fn on_log(&mut self) {
-        if let Some(id) = self.compared.take() {
-            shadow::stream_ended(id);
-        }
-    }
 }
 
 impl Stream {
-    /// The request's metrics, and what its response will need to be counted.
-    fn count(&mut self, decision: &Decision<'_>) {
+    /// The request's metrics, and what its response will need to be counted. `clock` is the
+    /// reading the decision took, if it took one: a latency starts from it.
+    fn count(&mut self, decision: &Decision<'_>, mut clock: Clock) {
         let (metrics, route, name) = (
             &self.active.metrics,
             decision.route_number,
@@ -344,7 +352,7 @@ impl Stream {
                 route,
                 target: decision.target,
                 guarded,
-                started_us: timed.then(now_us),
+                started_us: timed.then(|| clock.now_us()),
             });
         }
     }
@@ -421,6 +429,20 @@ fn describe(plan: &Plan, decision: Option<&Decision<'_>>) -> String {
 struct ProxyEnv<'a> {
     rng: &'a mut Rng,
     guards: &'a Guards,
+    clock: Clock,
+}
+
+/// The proxy clock read at most once per callback: a host call costs about a microsecond in
+/// Envoy's V8, and a ramp, a `switch_at` and a latency's start all want the same instant.
+#[derive(Default, Clone, Copy)]
+struct Clock {
+    read_us: Option<i64>,
+}
+
+impl Clock {
+    fn now_us(&mut self) -> i64 {
+        *self.read_us.get_or_insert_with(now_us)
+    }
 }
 
 /// Microseconds since the Unix epoch on the proxy clock.
@@ -438,7 +460,7 @@ fn now_ms() -> i64 {
 
 impl Env for ProxyEnv<'_> {
     fn now_ms(&mut self) -> i64 {
-        now_ms()
+        self.clock.now_us() / 1000
     }
 
     fn source_ip(&mut self) -> Option<IpAddr> {

@@ -14,8 +14,8 @@ use super::memory::{
 use super::properties::{parse_path, request_attribute};
 use super::shared::Registrant;
 use super::state::{
-    HttpCall, InScope, LocalResponse, LogEntry, ROOT_CONTEXT_ID, RootLifecycle, StreamControl,
-    VmState,
+    HostCalls, HttpCall, InScope, LocalResponse, LogEntry, ROOT_CONTEXT_ID, RootLifecycle,
+    StreamControl, VmState,
 };
 use super::types::{BufferType, LogLevel, MapType, Status, StreamType};
 
@@ -29,7 +29,7 @@ macro_rules! host_call {
             ENV,
             concat!("proxy_", stringify!($name)),
             |mut caller: Caller<'_, VmState>, $($arg: $ty),*| {
-                caller.data_mut().host_calls.record(concat!("proxy_", stringify!($name)));
+                HostCalls::record(&mut caller, concat!("proxy_", stringify!($name)));
                 status_code($name(&mut caller, $($arg),*))
             },
         )?;

@@ -13,6 +13,7 @@ use super::headers::HeaderMap;
 use super::properties::Properties;
 use super::shared::SharedState;
 use super::types::{BufferType, LogLevel, MapType, StreamType};
+use super::vm::FUEL_PER_CALL;
 use super::wasi::Random;
 
 /// Everything a host shares with the VMs created from it, like Envoy's process with its workers.
@@ -176,15 +177,35 @@ pub(crate) struct StreamState {
 pub(crate) struct HostCalls {
     counting: bool,
     by_import: HashMap<&'static str, u64>,
+    /// With `Vm::trace_host_calls`: each call in order, with the fuel its callback had burnt
+    /// when it was made (where a callback's wasm instructions go, between host calls).
+    trace: Option<Vec<(&'static str, u64)>>,
 }
 
 impl HostCalls {
     /// Called by every import the host implements, with the import's name.
     #[inline]
-    pub(crate) fn record(&mut self, import: &'static str) {
-        if self.counting {
-            *self.by_import.entry(import).or_default() += 1;
+    pub(crate) fn record(caller: &mut wasmtime::Caller<'_, VmState>, import: &'static str) {
+        if !caller.data().host_calls.counting {
+            return;
         }
+        let burnt = caller.get_fuel().map_or(0, |left| FUEL_PER_CALL - left);
+        let calls = &mut caller.data_mut().host_calls;
+        *calls.by_import.entry(import).or_default() += 1;
+        if let Some(trace) = &mut calls.trace {
+            trace.push((import, burnt));
+        }
+    }
+
+    /// Records every call with its fuel from now on, as well as counting.
+    pub(crate) fn start_trace(&mut self) {
+        self.start();
+        self.trace = Some(Vec::new());
+    }
+
+    /// The calls traced since the last `take_trace`.
+    pub(crate) fn take_trace(&mut self) -> Vec<(&'static str, u64)> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Counts from zero from now on.

@@ -18,7 +18,7 @@ use super::types::{Action, LogLevel, Status};
 
 /// The fuel each call into the module may burn: far more than any request needs, little enough
 /// that an endless loop fails the test within a second or so instead of hanging it.
-const FUEL_PER_CALL: u64 = 1_000_000_000;
+pub(crate) const FUEL_PER_CALL: u64 = 1_000_000_000;
 
 /// How many of the module's last log lines a trap report shows.
 const LOG_LINES_IN_TRAP_REPORT: usize = 20;
@@ -354,6 +354,18 @@ impl Vm {
     /// default: benches turn it on to see what a request asks of the proxy.
     pub fn count_host_calls(&mut self) {
         self.store.data_mut().host_calls.start();
+    }
+
+    /// Counts host calls, and records each with the fuel its callback had burnt when it was
+    /// made: the calls of a callback, in order, show where its instructions go.
+    pub fn trace_host_calls(&mut self) {
+        self.store.data_mut().host_calls.start_trace();
+    }
+
+    /// The calls traced since the last time this was asked, in order: the import's name and the
+    /// fuel burnt by then in the callback that made it (see `last_call_fuel` for its end).
+    pub fn host_call_trace(&mut self) -> Vec<(&'static str, u64)> {
+        self.store.data_mut().host_calls.take_trace()
     }
 
     /// The calls to each import counted since `count_host_calls`, by import name (`proxy_log`,

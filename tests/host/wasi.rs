@@ -6,7 +6,7 @@
 use wasmtime::{Caller, Linker};
 
 use super::memory::{read_bytes, write_bytes, write_u32, write_u64};
-use super::state::{LogEntry, VmState};
+use super::state::{HostCalls, LogEntry, VmState};
 use super::types::LogLevel;
 
 const WASI: &str = "wasi_snapshot_preview1";
@@ -162,7 +162,7 @@ pub(crate) fn define(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
 
 /// Counts a call of the WASI import `name` (`HostCalls`).
 fn count(caller: &mut Caller<'_, VmState>, name: &'static str) {
-    caller.data_mut().host_calls.record(name);
+    HostCalls::record(caller, name);
 }
 
 fn fd_write(
