@@ -552,6 +552,15 @@ def describe(configuration):
     return f"Switchyard, matched route: {' + '.join(parts) or 'stable only'}{on}{table}"
 
 
+def describe_configs(configs, switchyard_config):
+    """Completes WHAT for the configurations of a run: Switchyard's from its configuration, each
+    probe's from the calls it makes."""
+    WHAT["switchyard"] = describe(switchyard_config)
+    for kind in configs:
+        if kind.startswith("probe:"):
+            WHAT[kind] = f"probe filter: `{probe_calls(kind)}`, then the cluster header"
+
+
 def markdown(summary, results, configs, args, env):
     s = summary
     posts = all(kind in BODIES for kind in configs)
@@ -732,10 +741,7 @@ def main():
         "kernel": platform.release(),
         "switchyard_config": switchyard_config,
     }
-    WHAT["switchyard"] = describe(switchyard_config)
-    for kind in configs:
-        if kind.startswith("probe:"):
-            WHAT[kind] = f"probe filter: `{probe_calls(kind)}`, then the cluster header"
+    describe_configs(configs, switchyard_config)
     env["front"] = args.front
 
     workdir = os.path.join(os.path.dirname(os.path.abspath(args.out)), "envoy")

@@ -145,10 +145,7 @@ def main():
     with open(args.switchyard_config) as f:
         switchyard_config = json.load(f)
     configs = [c for c in args.configs.split(",") if c]
-    bench.WHAT["switchyard"] = bench.describe(switchyard_config)
-    for kind in configs:
-        if kind.startswith("probe:"):
-            bench.WHAT[kind] = f"probe filter: `{bench.probe_calls(kind)}`, then the cluster header"
+    bench.describe_configs(configs, switchyard_config)
     results = {}
     with tempfile.TemporaryDirectory(prefix="switchyard-callgrind-") as workdir:
         for kind in configs:

@@ -412,18 +412,6 @@ fn compared_markdown(w: &mut String, plain: &PerRequest, runs: &Runs) {
         .flat_map(|s| [(s, true), (s, false)])
     {
         let (fuel, calls) = compared(size, fields, n);
-        let mut by_import: Vec<_> = calls.iter().collect();
-        by_import.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
-        let listed: Vec<String> = by_import
-            .iter()
-            .map(|(import, n)| {
-                format!(
-                    "{} `{}`",
-                    calls_number(**n),
-                    import.trim_start_matches("proxy_")
-                )
-            })
-            .collect();
         let _ = writeln!(
             w,
             "| {} KiB | {} | {} | {} | {} | {} |",
@@ -431,7 +419,7 @@ fn compared_markdown(w: &mut String, plain: &PerRequest, runs: &Runs) {
             if fields { "2 fields" } else { "bytes" },
             thousands(fuel),
             calls_number(calls.values().sum()),
-            listed.join(", "),
+            listed_calls(&calls),
             plain.stream_fuel.cell(),
         );
     }
