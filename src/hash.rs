@@ -10,7 +10,7 @@ const U32_MAX_DECIMAL_DIGITS: usize = 10;
 
 /// Streaming 32-bit FNV-1a as GrowthBook computes it: XOR each UTF-16 code unit (not byte!) into
 /// the state, then multiply by 16777619 (wrapping). For ASCII this equals byte-wise FNV-1a.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fnv1a32(u32);
 
 impl Default for Fnv1a32 {
@@ -60,12 +60,21 @@ impl Fnv1a32 {
     /// [`write_str`](Self::write_str); a key that is not valid UTF-8 is hashed over its bytes.
     #[inline(always)]
     pub fn write_key(&mut self, key: &[u8]) -> &mut Self {
-        // No SDK can hold such a key as a string, so there is no bucket to agree with; hashing the
-        // bytes keeps the assignment deterministic (and equals the SDKs' result for the key's
-        // Latin-1 reading).
-        if key.is_ascii() {
-            return self.write_bytes(key);
+        // Keys are nearly always ASCII, where a byte is a UTF-16 unit: hash the bytes, noting any
+        // byte above 0x7f on the way, and start again from the state before only if there was one.
+        let before = *self;
+        let mut any = 0;
+        for &byte in key {
+            self.mix(u32::from(byte));
+            any |= byte;
         }
+        if any.is_ascii() {
+            return self;
+        }
+        *self = before;
+        // No SDK can hold a key that is not UTF-8 as a string, so there is no bucket to agree
+        // with; hashing the bytes keeps the assignment deterministic (and equals the SDKs' result
+        // for the key's Latin-1 reading).
         match core::str::from_utf8(key) {
             Ok(s) => self.write_str(s),
             Err(_) => self.write_bytes(key),
@@ -106,7 +115,49 @@ pub fn bucket_v2(seed: &str, key: &[u8]) -> f64 {
 /// with weights in 0.01 % steps.
 #[must_use]
 pub fn bucket_v2_basis_points(seed: &str, key: &[u8]) -> u32 {
-    let inner = Fnv1a32::new().write_str(seed).write_key(key).finish();
+    v2_basis_points(*Fnv1a32::new().write_str(seed), key)
+}
+
+/// A configured hashing seed, with the FNV-1a state after it: hash version 2 hashes `seed + key`,
+/// so the seed's share of the work is done once, when the configuration is compiled, and a
+/// request hashes only its key. Reads as the seed's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seed {
+    text: Box<str>,
+    after: Fnv1a32,
+}
+
+impl Seed {
+    #[must_use]
+    pub fn new(text: Box<str>) -> Seed {
+        let after = *Fnv1a32::new().write_str(&text);
+        Seed { text, after }
+    }
+
+    /// [`bucket_v2_basis_points`] with this seed.
+    #[must_use]
+    pub fn bucket_v2_basis_points(&self, key: &[u8]) -> u32 {
+        v2_basis_points(self.after, key)
+    }
+
+    /// [`bucket_v2`] with this seed.
+    #[must_use]
+    pub fn bucket_v2(&self, key: &[u8]) -> f64 {
+        f64::from(self.bucket_v2_basis_points(key)) / 10_000.0
+    }
+}
+
+impl core::ops::Deref for Seed {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The v2 bucket from the state after the seed.
+fn v2_basis_points(mut after_seed: Fnv1a32, key: &[u8]) -> u32 {
+    let inner = after_seed.write_key(key).finish();
     let mut digits = [0; U32_MAX_DECIMAL_DIGITS];
     // Decimal digits are ASCII, so hashing their bytes equals the SDK hashing `inner + ""`.
     Fnv1a32::new()

@@ -3,15 +3,15 @@
 //! canary (`bucket < weight`); a ramp's weights never decrease, so neither does its schedule.
 
 use super::trust::Trust;
-use super::{Env, Reason, override_value, random_basis_points, under_share};
-use crate::hash;
+use super::{Env, Keys, Reason, override_value, random_basis_points, under_share};
 use crate::plan::{Canary, Ramp, Weight};
 use crate::request::Request;
 
 /// Some(why) when the request goes to the canary.
-pub fn choose(
-    canary: &Canary,
-    request: &Request<'_>,
+pub fn choose<'p, 'a>(
+    canary: &'p Canary,
+    request: &Request<'a>,
+    keys: &mut Keys<'p, 'a>,
     trust: &mut Trust<'_, '_, '_>,
     env: &mut impl Env,
 ) -> Option<Reason> {
@@ -26,8 +26,8 @@ pub fn choose(
         return always.then_some(Reason::Forced);
     }
     let weight = weight_at(&canary.weight, || env.now_ms()).weight;
-    match request.key(&canary.sticky) {
-        Some(key) => under_share(weight, || hash::bucket_v2_basis_points(&canary.seed, &key))
+    match keys.get(request, &canary.sticky) {
+        Some(key) => under_share(weight, || canary.seed.bucket_v2_basis_points(key))
             .then_some(Reason::Sticky),
         None => under_share(weight, || random_basis_points(env)).then_some(Reason::Random),
     }

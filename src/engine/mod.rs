@@ -11,8 +11,11 @@ pub mod matching;
 pub mod shadow;
 pub mod trust;
 
-use crate::plan::{Base, Experiment, HeaderNames, MAX_EXPERIMENTS, Plan, Route, Selector, Variant};
+use crate::plan::{
+    Base, Experiment, HeaderNames, KeySource, MAX_EXPERIMENTS, Plan, Route, Selector, Variant,
+};
 use crate::request::Request;
+use std::borrow::Cow;
 use std::net::IpAddr;
 use trust::Trust;
 
@@ -160,6 +163,7 @@ pub fn decide<'p>(
         })?;
     let route = plan.routes.get(number as usize)?;
     let mut trust = Trust::new(&plan.overrides, request);
+    let mut keys = Keys::default();
 
     // 1 and 2: the base cluster, and a preview of the other colour.
     let (mut target, mut cluster, mut reason) = match &route.base {
@@ -177,7 +181,7 @@ pub fn decide<'p>(
     // forced requests included.
     let mut in_canary = false;
     if let Some(canary) = &route.canary
-        && let Some(why) = canary::choose(canary, request, &mut trust, env)
+        && let Some(why) = canary::choose(canary, request, &mut keys, &mut trust, env)
     {
         if canary.guard.is_some() && env.canary_halted(number) {
             reason = Reason::Guard;
@@ -191,7 +195,7 @@ pub fn decide<'p>(
     let mut cohorts = [0u8; MAX_EXPERIMENTS];
     let mut variant_cluster_applied = in_canary;
     for (experiment, slot) in route.experiments.iter().zip(cohorts.iter_mut()) {
-        let Some(variant) = experiments::assign(experiment, request) else {
+        let Some(variant) = experiments::assign(experiment, request, &mut keys) else {
             continue;
         };
         *slot = u8::try_from(variant + 1).unwrap_or(0);
@@ -210,7 +214,7 @@ pub fn decide<'p>(
     let shadow = route
         .shadow
         .as_ref()
-        .filter(|shadow| shadow::sampled(shadow, request, env))
+        .filter(|shadow| shadow::sampled(shadow, request, &mut keys, env))
         .map(|shadow| &*shadow.cluster);
 
     Some(Decision {
@@ -222,6 +226,26 @@ pub fn decide<'p>(
         reason,
         cohorts,
     })
+}
+
+/// A request's hashing keys, each list of sources read once: a route's canary, experiments and
+/// shadow mostly hash the same key (`cookie:uid`), and reading one is a search of the headers.
+#[derive(Default)]
+pub struct Keys<'p, 'a> {
+    /// The sources last asked for, and the key they gave.
+    asked: Option<&'p [KeySource]>,
+    key: Option<Cow<'a, [u8]>>,
+}
+
+impl<'p, 'a> Keys<'p, 'a> {
+    /// [`Request::key`], read again only for other sources than the last ones asked for.
+    pub fn get(&mut self, request: &Request<'a>, sources: &'p [KeySource]) -> Option<&[u8]> {
+        if self.asked != Some(sources) {
+            self.asked = Some(sources);
+            self.key = request.key(sources);
+        }
+        self.key.as_deref()
+    }
 }
 
 /// An override value read from the selector's header, else its cookie, kept only when `parse`

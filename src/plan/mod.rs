@@ -5,6 +5,7 @@
 pub mod index;
 
 use crate::cidr::Cidr;
+pub use crate::hash::Seed;
 pub use crate::request::KeySource;
 pub use index::{HostPattern, PathPattern, RouteIndex};
 
@@ -32,6 +33,8 @@ pub struct Plan {
     pub overrides: Overrides,
     pub routes: Vec<Route>,
     pub index: RouteIndex,
+    /// A first test of request header names against the spoofable ones.
+    pub spoof_screen: NameScreen,
 }
 
 impl Plan {
@@ -46,6 +49,7 @@ impl Plan {
             overrides: Overrides::default(),
             routes: Vec::new(),
             index: RouteIndex::default(),
+            spoof_screen: NameScreen::new(&HeaderNames::default(), DEFAULT_TOKEN_HEADER),
         }
     }
 
@@ -60,8 +64,9 @@ impl Plan {
     /// is not UTF-8 (`x-switchyard-exp-\xff`) is spoofable all the same.
     pub fn each_spoofed(&self, pairs: &[(&[u8], &[u8])], mut found: impl FnMut(&[u8])) {
         for (i, (name, _)) in pairs.iter().enumerate() {
-            // Spoofable names are rare: only they pay for looking back at earlier names.
-            if !self.is_spoofable(name) {
+            // Spoofable names are rare: only they pay for looking back at earlier names, and most
+            // names are told apart by their first byte and length.
+            if !self.spoof_screen.admits(name) || !self.is_spoofable(name) {
                 continue;
             }
             let seen = pairs
@@ -108,6 +113,74 @@ impl HeaderNames {
                 && name
                     .get(..self.cohort_prefix.len())
                     .is_some_and(|p| p.eq_ignore_ascii_case(self.cohort_prefix.as_bytes())))
+    }
+}
+
+/// A first, cheap test of a request header name against the spoofable names (the headers the
+/// filter writes on requests, the cohort prefix and the override token header): the first byte,
+/// lower-cased, must be one of theirs, and the length one of the exact names' or at least the
+/// cohort prefix's. Nearly every header a browser sends fails it (`:path`, `cookie`, `accept`);
+/// what passes is checked in full by [`Plan::is_spoofable`].
+#[derive(Debug, Clone, Default)]
+pub struct NameScreen {
+    /// The lower-case bytes a name may start with.
+    first_bytes: ByteSet,
+    /// Bit `n`: an exact name is `n` bytes long (bit 63 also stands for any longer one).
+    lengths: u64,
+    /// Names at least this long may start with the cohort prefix.
+    prefix_len: usize,
+}
+
+impl NameScreen {
+    pub fn new(headers: &HeaderNames, token_header: &str) -> NameScreen {
+        let mut screen = NameScreen {
+            prefix_len: headers.cohort_prefix.len().max(1),
+            ..NameScreen::default()
+        };
+        let exact = [
+            &*headers.cluster,
+            &*headers.target,
+            &*headers.shadow,
+            token_header,
+        ];
+        for name in exact.iter().chain([&&*headers.cohort_prefix]) {
+            if let Some(&first) = name.as_bytes().first() {
+                screen.first_bytes.insert(first.to_ascii_lowercase());
+            }
+        }
+        for name in exact {
+            screen.lengths |= 1 << name.len().min(63);
+        }
+        screen
+    }
+
+    /// False only for a name that cannot be spoofable.
+    #[inline]
+    pub fn admits(&self, name: &[u8]) -> bool {
+        let Some(&first) = name.first() else {
+            return false;
+        };
+        self.first_bytes.contains(first.to_ascii_lowercase())
+            && (name.len() >= self.prefix_len || self.lengths >> name.len().min(63) & 1 == 1)
+    }
+}
+
+/// A set of bytes, one bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    pub fn insert(&mut self, byte: u8) {
+        if let Some(word) = self.0.get_mut(usize::from(byte / 64)) {
+            *word |= 1 << (byte % 64);
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, byte: u8) -> bool {
+        self.0
+            .get(usize::from(byte / 64))
+            .is_some_and(|word| word >> (byte % 64) & 1 == 1)
     }
 }
 
@@ -223,7 +296,7 @@ pub struct Canary {
     /// The share of traffic: fixed, or scheduled by a ramp.
     pub weight: Weight,
     pub sticky: Vec<KeySource>,
-    pub seed: Box<str>,
+    pub seed: Seed,
     pub force: Selector,
     pub guard: Option<Guard>,
 }
@@ -301,7 +374,7 @@ pub struct Experiment {
     pub header: Box<str>,
     pub key: Vec<KeySource>,
     pub hash_version: HashVersion,
-    pub seed: Box<str>,
+    pub seed: Seed,
     pub namespace: Option<Namespace>,
     pub variants: Vec<Variant>,
     /// GrowthBook bucket ranges, one per variant, coverage applied.
@@ -327,7 +400,7 @@ pub struct Shadow {
     /// Share mirrored in basis points, 0..=10000.
     pub percent: u32,
     pub key: Vec<KeySource>,
-    pub seed: Box<str>,
+    pub seed: Seed,
     pub methods: Vec<Box<[u8]>>,
     /// With it the filter sends the copy itself and writes no shadow header.
     pub compare: Option<Box<Compare>>,
@@ -353,4 +426,70 @@ pub struct Compare {
 pub struct Field {
     pub name: Box<str>,
     pub pointer: crate::json::Pointer,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_screen_admits_every_spoofable_name_and_turns_away_a_browsers_headers() {
+        let headers = HeaderNames {
+            cluster: "cluster".into(),
+            target: "x-t".into(),
+            shadow: "x-switchyard-shadow".into(),
+            cohort_prefix: "cohort-".into(),
+            decision: "x-switchyard-decision".into(),
+        };
+        let screen = NameScreen::new(
+            &headers,
+            "x-token-header-of-some-length-beyond-63-bytes-so-the-top-bit-counts",
+        );
+        let plan = Plan {
+            headers,
+            overrides: Overrides {
+                token_header: "x-token-header-of-some-length-beyond-63-bytes-so-the-top-bit-counts"
+                    .into(),
+                ..Overrides::default()
+            },
+            spoof_screen: screen,
+            ..Plan::passthrough()
+        };
+        let mut names: Vec<String> = [
+            "cluster",
+            "x-t",
+            "x-switchyard-shadow",
+            "cohort-",
+            "cohort-a",
+            "Cohort-Ranker",
+            "x-token-header-of-some-length-beyond-63-bytes-so-the-top-bit-counts",
+            "CLUSTER",
+            "X-T",
+            "",
+            "c",
+            "x",
+            "x-u",
+            "clusters",
+            "cookie",
+            "x-request-id",
+        ]
+        .map(String::from)
+        .to_vec();
+        names.extend((0..=255u8).map(|b| String::from_utf8_lossy(&[b, b'-', b't']).into_owned()));
+        for name in &names {
+            if plan.is_spoofable(name.as_bytes()) {
+                assert!(plan.spoof_screen.admits(name.as_bytes()), "{name:?}");
+            }
+        }
+        for browser in [
+            ":path",
+            ":authority",
+            "cookie",
+            "accept",
+            "user-agent",
+            "referer",
+        ] {
+            assert!(!plan.spoof_screen.admits(browser.as_bytes()), "{browser:?}");
+        }
+    }
 }

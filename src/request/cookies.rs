@@ -10,7 +10,9 @@
 pub fn cookie_value<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     // `=value` pairs have an empty name; no configured cookie is nameless, so
     // matching them would only ever be an accident.
-    if name.is_empty() {
+    // A name whose bytes the header does not hold at all (most override cookies, on most
+    // requests) is ruled out by a search for its first byte, without parsing a pair.
+    if name.is_empty() || !super::contains(header, name) {
         return None;
     }
     // A plain loop over the bytes: this runs for every keyed request, in a module built for size
@@ -27,61 +29,6 @@ pub fn cookie_value<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         }
     }
     None
-}
-
-/// The first [`JAR_SIZE`] cookies of a `Cookie` header, parsed once per request so that each
-/// lookup is a scan of a few names instead of a parse of the header. A header with more cookies
-/// still reads exactly as [`cookie_value`] reads it: names not among the first are looked for in
-/// the header itself.
-#[derive(Debug, Clone, Copy)]
-pub struct Jar<'a> {
-    header: &'a [u8],
-    pairs: [(&'a [u8], &'a [u8]); JAR_SIZE],
-    len: usize,
-    /// Whether every cookie of the header is in `pairs`.
-    complete: bool,
-}
-
-/// Cookies a [`Jar`] holds; most sites set fewer.
-pub const JAR_SIZE: usize = 8;
-
-impl<'a> Jar<'a> {
-    pub fn new(header: &'a [u8]) -> Jar<'a> {
-        let mut jar = Jar {
-            header,
-            pairs: [(&[], &[]); JAR_SIZE],
-            len: 0,
-            complete: true,
-        };
-        let mut rest = header;
-        while !rest.is_empty() {
-            let (pair, after) = split_once(rest, b';').unwrap_or((rest, &[]));
-            rest = after;
-            let Some((name, value)) = split_once(pair, b'=') else {
-                continue;
-            };
-            let Some(slot) = jar.pairs.get_mut(jar.len) else {
-                jar.complete = false;
-                break;
-            };
-            *slot = (trim_ows(name), unquote(trim_ows(value)));
-            jar.len += 1;
-        }
-        jar
-    }
-
-    /// The value of cookie `name`, as [`cookie_value`] finds it in the header.
-    pub fn get(&self, name: &[u8]) -> Option<&'a [u8]> {
-        if name.is_empty() {
-            return None;
-        }
-        let kept = self.pairs.get(..self.len).unwrap_or_default();
-        match kept.iter().find(|(n, _)| *n == name) {
-            Some(&(_, value)) => Some(value),
-            None if self.complete => None,
-            None => cookie_value(self.header, name),
-        }
-    }
 }
 
 /// The bytes before and after the first `separator`.
@@ -225,32 +172,6 @@ mod tests {
         assert_eq!(find_cookie(headers, b"a"), Some(&b"first"[..]));
         assert_eq!(find_cookie(headers, b"x"), Some(&b"1"[..]));
         assert_eq!(find_cookie(headers, b"missing"), None);
-    }
-
-    #[test]
-    fn a_jar_reads_a_header_as_cookie_value_does_whether_or_not_it_holds_every_cookie() {
-        let many: String = (0..JAR_SIZE + 3).map(|i| format!("c{i}={i}; ")).collect();
-        let headers: [&[u8]; 6] = [
-            b"a=1; b; a=2; c=\"3\"",
-            b"",
-            many.as_bytes(),
-            b"=x; a=1",
-            b" a = 1 ;\tb\t=\t2\t;c=3  ",
-            b";;;",
-        ];
-        let names: [&[u8]; 8] = [b"a", b"b", b"c", b"", b"c3", b"c10", b"x", b"missing"];
-        for header in headers {
-            let jar = Jar::new(header);
-            for name in names {
-                assert_eq!(
-                    jar.get(name),
-                    cookie_value(header, name),
-                    "{:?} in {:?}",
-                    String::from_utf8_lossy(name),
-                    String::from_utf8_lossy(header)
-                );
-            }
-        }
     }
 
     #[test]

@@ -4,7 +4,6 @@
 pub mod cookies;
 pub mod query;
 
-use cookies::Jar;
 use std::borrow::Cow;
 
 /// Where a hashing key is read; names are lower-cased for headers, verbatim otherwise.
@@ -30,9 +29,9 @@ pub struct Request<'a> {
     authority: &'a [u8],
     path: &'a [u8],
     method: &'a [u8],
-    /// The first `Cookie` header's cookies, and whether there are more such headers (HTTP/2
-    /// may split them; Envoy joins them again).
-    jar: Jar<'a>,
+    /// The first `Cookie` header, and whether there are more such headers (HTTP/2 may split
+    /// them; Envoy joins them again).
+    cookies: &'a [u8],
     cookies_split: bool,
 }
 
@@ -59,7 +58,7 @@ impl<'a> Request<'a> {
             authority: authority.or(host).unwrap_or_default(),
             path: path.unwrap_or_default(),
             method: method.unwrap_or_default(),
-            jar: Jar::new(cookies.0.unwrap_or_default()),
+            cookies: cookies.0.unwrap_or_default(),
             cookies_split: cookies.1,
         }
     }
@@ -101,7 +100,7 @@ impl<'a> Request<'a> {
         if self.cookies_split {
             cookies::find_cookie(self.all(b"cookie"), name)
         } else {
-            self.jar.get(name)
+            cookies::cookie_value(self.cookies, name)
         }
     }
 
@@ -121,6 +120,28 @@ impl<'a> Request<'a> {
             value.filter(|v| !v.is_empty() && v.len() <= MAX_KEY_BYTES)
         })
     }
+}
+
+/// Whether `needle` occurs in `haystack` (an empty needle always does): a search for its first
+/// byte, eight bytes at a time, and a comparison where it is found.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut from = 0;
+    while let Some(tail) = haystack.get(from..) {
+        let Some(at) = find_byte(tail, first) else {
+            return false;
+        };
+        from += at + 1;
+        if haystack
+            .get(from..)
+            .is_some_and(|after| after.starts_with(rest))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// The position of the first `byte` in `haystack`, eight bytes at a time: cookie headers are
@@ -200,6 +221,28 @@ mod tests {
                         "{byte} in {h:?}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn contains_finds_what_windows_finds() {
+        let haystack = b"_ga=GA1; uid=u-1; u; uid2=x; consent=a%3Db";
+        for len in 0..haystack.len() {
+            let h = &haystack[..len];
+            for needle in [
+                &b""[..],
+                b"u",
+                b"uid",
+                b"uid=",
+                b"id2",
+                b"b",
+                b"consent=a%3Db",
+                b"zz",
+                b"u-1;",
+            ] {
+                let expected = needle.is_empty() || h.windows(needle.len()).any(|w| w == needle);
+                assert_eq!(contains(h, needle), expected, "{needle:?} in {h:?}");
             }
         }
     }

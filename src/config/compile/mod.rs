@@ -79,6 +79,7 @@ pub fn compile(config: &Config) -> Result<Plan, Vec<Problem>> {
         return Err(c.problems);
     }
     Ok(Plan {
+        spoof_screen: plan::NameScreen::new(&headers, &overrides.token_header),
         revision,
         debug: config.debug,
         telemetry: plan::Telemetry {

@@ -4,7 +4,7 @@
 use super::Part::{Int, Num, Quoted, Text};
 use super::{Compiler, Inputs, MAX_NAME_LEN, is_slug, is_slug_len, is_token_byte, joined};
 use crate::config::{self, Path};
-use crate::plan::{self, HostPattern, KeySource};
+use crate::plan::{self, HostPattern, KeySource, Seed};
 
 impl Compiler {
     pub(super) fn hosts(&mut self, at: &Path<'_>, hosts: &[String]) -> Vec<HostPattern> {
@@ -219,8 +219,8 @@ impl Compiler {
         seed: &Option<String>,
         default: &str,
         suffix: &str,
-    ) -> Box<str> {
-        match seed {
+    ) -> Seed {
+        let text = match seed {
             Some(seed) => {
                 if seed.len() > MAX_NAME_LEN {
                     self.report(
@@ -236,7 +236,8 @@ impl Compiler {
                 seed.as_str().into()
             }
             None => joined(default, suffix),
-        }
+        };
+        Seed::new(text)
     }
 
     /// A percentage with 0.01 resolution, in basis points.
