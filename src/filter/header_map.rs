@@ -38,24 +38,24 @@ impl HeaderMap {
         };
         let mut pairs = Vec::with_capacity(sizes.len() / 8);
         for size in sizes.chunks_exact(8) {
-            let Some((name_len, value_len)) = size.split_first_chunk::<4>() else {
+            let &[n0, n1, n2, n3, v0, v1, v2, v3] = size else {
                 break;
             };
-            let (Ok(value_len), name_len) = (<[u8; 4]>::try_from(value_len), *name_len) else {
+            let name_len = u32::from_le_bytes([n0, n1, n2, n3]) as usize;
+            let value_len = u32::from_le_bytes([v0, v1, v2, v3]) as usize;
+            // Each name and value is followed by a NUL. A name or value that fits in `data`
+            // leaves room to add one to where it ends.
+            let Some(name) = data.get(..name_len) else {
                 break;
             };
-            let name_len = u32::from_le_bytes(name_len) as usize;
-            let value_len = u32::from_le_bytes(value_len) as usize;
-            // Each name and value is followed by a NUL.
-            let Some((name, rest)) = data.split_at_checked(name_len) else {
+            let Some(value_end) = value_len.checked_add(name_len + 1) else {
                 break;
             };
-            let Some((value, rest)) = rest.get(1..).and_then(|r| r.split_at_checked(value_len))
-            else {
+            let Some(value) = data.get(name_len + 1..value_end) else {
                 break;
             };
             pairs.push((name, value));
-            data = rest.get(1..).unwrap_or_default();
+            data = data.get(value_end + 1..).unwrap_or_default();
         }
         pairs
     }
