@@ -679,7 +679,14 @@ mod tests {
 
     #[test]
     fn streamed_parts_hash_like_the_sdk_concatenation() {
-        for (seed, key) in [("seed", "a"), ("", "😀"), ("café-", "日本"), ("x", "")] {
+        for (seed, key) in [
+            ("seed", "a"),
+            ("", "😀"),
+            ("café-", "日本"),
+            ("x", ""),
+            ("checkout", "0000a1b2-c3d4-4bd1-9c2e-000000000123"),
+            ("ranker", "an ascii start, then: naïve"),
+        ] {
             let concatenated = fnv1a32(&format!("{key}{seed}"));
             assert_eq!(
                 bucket_v1(seed, key.as_bytes()),
@@ -689,6 +696,17 @@ mod tests {
             assert_eq!(
                 bucket_v2_basis_points(seed, key.as_bytes()),
                 fnv1a32(&inner.to_string()) % 10_000
+            );
+            // A compiled seed (its FNV state kept) buckets as the seed's text does.
+            let compiled = Seed::new(seed.into());
+            assert_eq!(&*compiled, seed);
+            assert_eq!(
+                compiled.bucket_v2_basis_points(key.as_bytes()),
+                bucket_v2_basis_points(seed, key.as_bytes())
+            );
+            assert_eq!(
+                compiled.bucket_v2(key.as_bytes()),
+                bucket_v2(seed, key.as_bytes())
             );
             let namespaced = fnv1a32(&format!("{key}__{seed}")) % 1000;
             let n = f64::from(namespaced) / 1000.0;

@@ -284,3 +284,30 @@ fn under_share(share: u32, bucket: impl FnOnce() -> u32) -> bool {
 fn random_basis_points(env: &mut impl Env) -> u32 {
     u32::try_from(env.random() % 10_000).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_read_once_per_sources_give_what_the_request_gives() {
+        let headers: &[(&[u8], &[u8])] = &[
+            (b":path", b"/p?uid=q%20user"),
+            (b"x-user", b"h-user"),
+            (b"cookie", b"uid=c-user"),
+        ];
+        let request = Request::new(headers);
+        let cookie = [KeySource::Cookie("uid".into())];
+        let same_cookie = [KeySource::Cookie("uid".into())];
+        let query = [KeySource::Query("uid".into())];
+        let header = [KeySource::Header("x-user".into())];
+        let mut keys = Keys::default();
+        for sources in [&cookie[..], &same_cookie, &query, &header, &query, &cookie] {
+            assert_eq!(
+                keys.get(&request, sources),
+                request.key(sources).as_deref(),
+                "{sources:?}"
+            );
+        }
+    }
+}
