@@ -193,8 +193,11 @@ bench: $(WASM) $(FIXTURE) $(PROBE) envoy size-report ## Benchmarks: engine, modu
 	  --seconds $(BENCH_SECONDS) --connections $(BENCH_CONNECTIONS) \
 	  --configs plain,minimal,switchyard,unmatched --out target/bench/envoy-direct.md
 	python3 bench/instructions.py --envoy $(ENVOY) \
-	  --configs plain,minimal,switchyard,unmatched,probe:raw,probe:add,probe:clock,probe:get \
+	  --configs plain,minimal,switchyard,unmatched,probe:raw,probe:add,probe:clock,probe:get,probe:raw/add/add/clock/clock \
 	  --out target/bench/instructions.md
+	python3 bench/instructions.py --envoy $(ENVOY) --front upstream \
+	  --configs plain,minimal,switchyard,probe:raw/add/add/clock/clock \
+	  --out target/bench/instructions-upstream.md
 	python3 bench/envoy.py --envoy $(ENVOY) --rounds 3 --seconds $(BENCH_SECONDS) \
 	  --connections $(BENCH_CONNECTIONS) --configs posted-1k,compared-1k,posted-64k,compared-64k \
 	  --out target/bench/envoy-compare.md

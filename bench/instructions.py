@@ -3,9 +3,10 @@
 filter costs, next to `bench/envoy.py`'s CPU time in its two fronts.
 
 CPU time on a shared 2-core machine moves by 10 % from round to round; instructions do not. Each
-configuration of `bench/envoy.py --front direct` (the front Envoy answering from
-`direct_response`, so the filter is all that differs) runs as one Envoy under callgrind, with one
-worker. A client on one keep-alive connection sends the bench's request (bench/envoy/request.lua's
+configuration of a front of `bench/envoy.py` runs as one Envoy under callgrind, with one worker:
+by default `--front direct` (the front Envoy answering from `direct_response`, so the filter is
+all that differs), or `--front upstream` (the front forwarding to an upstream Envoy, which runs
+outside callgrind: what a proxy pays per request, its proxying included). A client on one keep-alive connection sends the bench's request (bench/envoy/request.lua's
 GET, a new user each time) `--warmup` times, the counts are zeroed (`callgrind_control -z`), it
 sends `--requests` more, one at a time, and the counts are dumped: instructions per request are
 all of Envoy's threads' instructions (V8's generated code included) over the requests. Requests
@@ -78,8 +79,12 @@ def total_instructions(dump_dir, pid):
     return total
 
 
-def measure(binary, kind, switchyard_config, args, workdir):
-    config = bench.front_config(kind, {name: 9 for name in bench.UPSTREAMS}, switchyard_config, True)
+def measure(binary, kind, switchyard_config, args, workdir, upstream_ports):
+    """Instructions per request of configuration `kind`'s front; with `upstream_ports` (the
+    upstream front) it forwards to them, else it answers from `direct_response`."""
+    direct = upstream_ports is None
+    ports = {name: 9 for name in bench.UPSTREAMS} if direct else upstream_ports
+    config = bench.front_config(kind, ports, switchyard_config, direct)
     base = os.path.join(workdir, "".join(c if c.isalnum() or c in "-_" else "_" for c in kind))
     os.makedirs(base, exist_ok=True)
     with open(os.path.join(base, "envoy.json"), "w") as f:
@@ -126,7 +131,11 @@ def measure(binary, kind, switchyard_config, args, workdir):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", default="plain,minimal,switchyard",
-                   help="as bench/envoy.py's, `direct_response` front (default: %(default)s)")
+                   help="as bench/envoy.py's (default: %(default)s)")
+    p.add_argument("--front", choices=["direct", "upstream"], default="direct",
+                   help="as bench/envoy.py's: direct answers from `direct_response`; upstream "
+                        "forwards to an upstream Envoy (not counted), so each request also pays "
+                        "the front's proxying (default: %(default)s)")
     p.add_argument("--requests", type=int, default=2000, help="requests counted (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=300, help="requests before counting (default: %(default)s)")
     p.add_argument("--switchyard-config", default=os.path.join(HERE, "envoy", "switchyard.json"))
@@ -148,11 +157,25 @@ def main():
     bench.describe_configs(configs, switchyard_config)
     results = {}
     with tempfile.TemporaryDirectory(prefix="switchyard-callgrind-") as workdir:
-        for kind in configs:
-            results[kind] = measure(binary, kind, switchyard_config, args, workdir)
-            print(f"{kind:<24} {results[kind]:>12,.0f} instructions per request", file=sys.stderr, flush=True)
-    lines = ["## Envoy's instructions per request (callgrind)", "",
-             f"`bench/instructions.py`: each configuration of the `direct_response` front as one Envoy "
+        upstream, upstream_ports = None, None
+        try:
+            if args.front == "upstream":
+                upstream = bench.Envoy(binary, "upstream", bench.upstream_config(), bench.LOAD_CPU,
+                                       workdir)
+                upstream.wait_ready()
+                upstream_ports = upstream.ports()
+            for kind in configs:
+                results[kind] = measure(binary, kind, switchyard_config, args, workdir, upstream_ports)
+                print(f"{kind:<24} {results[kind]:>12,.0f} instructions per request", file=sys.stderr,
+                      flush=True)
+        finally:
+            if upstream:
+                upstream.stop()
+    front = ("the `direct_response` front" if args.front == "direct" else
+             "the upstream front (forwarding to an upstream Envoy, whose instructions are not counted)")
+    title = "" if args.front == "direct" else ", upstream front"
+    lines = [f"## Envoy's instructions per request (callgrind{title})", "",
+             f"`bench/instructions.py --front {args.front}`: each configuration of {front} as one Envoy "
              f"(one worker) under valgrind's callgrind; {args.requests:,} of the bench's requests, one "
              f"at a time on one connection, after {args.warmup:,} uncounted; every thread's "
              "instructions, V8's generated code included, divided by the requests. Deterministic "

@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-FRAGMENTS = ["engine", "module", "size", "envoy", "envoy-direct", "instructions", "envoy-compare"]
+FRAGMENTS = ["engine", "module", "size", "envoy", "envoy-direct", "instructions",
+             "instructions-upstream", "envoy-compare"]
 
 
 def command(*argv):
