@@ -5,7 +5,7 @@
 //! every route. Each list is in configuration order; the first route of each list that passes the
 //! remaining conditions (methods, headers) is a candidate, and the earliest candidate wins.
 
-use super::ByteSet;
+use super::{ByteSet, LengthSet};
 use crate::request::find_byte;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -51,34 +51,30 @@ struct PathIndex {
 #[derive(Debug)]
 struct Keyed<T> {
     map: WordMap<T>,
-    /// Bit `n` set: a key of `n` bytes, for `n` below 64; bit 63 also stands for every longer key.
-    lengths: u64,
+    /// The lengths of its keys.
+    lengths: LengthSet,
 }
 
 impl<T> Default for Keyed<T> {
     fn default() -> Self {
         Keyed {
             map: WordMap::default(),
-            lengths: 0,
+            lengths: LengthSet::default(),
         }
     }
 }
 
 impl<T: Default> Keyed<T> {
     fn entry(&mut self, key: &[u8]) -> &mut T {
-        self.lengths |= Self::bit(key.len());
+        self.lengths.insert(key.len());
         self.map.entry(key.into()).or_default()
     }
 
     fn get(&self, key: &[u8]) -> Option<&T> {
-        if self.lengths & Self::bit(key.len()) == 0 {
+        if !self.lengths.may_contain(key.len()) {
             return None;
         }
         self.map.get(key)
-    }
-
-    fn bit(len: usize) -> u64 {
-        1 << len.min(63)
     }
 }
 
@@ -121,7 +117,7 @@ impl RouteIndex {
             if let Some(paths) = self.exact_hosts.get(host) {
                 consider(paths);
             }
-            if self.wildcard_hosts.lengths != 0 {
+            if !self.wildcard_hosts.lengths.is_empty() {
                 // `*.example.com` is stored as `.example.com`: try every suffix that starts at a
                 // dot after the first label.
                 let mut suffix = host.get(1..).unwrap_or_default();

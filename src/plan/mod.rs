@@ -125,8 +125,8 @@ impl HeaderNames {
 pub struct NameScreen {
     /// The lower-case bytes a name may start with.
     first_bytes: ByteSet,
-    /// Bit `n`: an exact name is `n` bytes long (bit 63 also stands for any longer one).
-    lengths: u64,
+    /// The lengths of the exact names.
+    lengths: LengthSet,
     /// Names at least this long may start with the cohort prefix.
     prefix_len: usize,
 }
@@ -149,7 +149,7 @@ impl NameScreen {
             }
         }
         for name in exact {
-            screen.lengths |= 1 << name.len().min(63);
+            screen.lengths.insert(name.len());
         }
         screen
     }
@@ -159,10 +159,31 @@ impl NameScreen {
     #[inline(always)]
     pub fn admits(&self, name: &[u8]) -> bool {
         let len = name.len();
-        (len >= self.prefix_len || self.lengths >> len.min(63) & 1 == 1)
+        (len >= self.prefix_len || self.lengths.may_contain(len))
             && name
                 .first()
                 .is_some_and(|&first| self.first_bytes.contains(first.to_ascii_lowercase()))
+    }
+}
+
+/// A set of lengths, one bit each below 63; bit 63 stands for every longer length, so that a
+/// length above 62 may be in the set when only another such length is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LengthSet(u64);
+
+impl LengthSet {
+    pub fn insert(&mut self, len: usize) {
+        self.0 |= 1 << len.min(63);
+    }
+
+    /// False only for a length that is not in the set.
+    #[inline]
+    pub fn may_contain(&self, len: usize) -> bool {
+        self.0 >> len.min(63) & 1 == 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
     }
 }
 
